@@ -1,0 +1,136 @@
+"""Live saturation state shared by every relay process and the probe worker.
+
+Kept in the Django cache (Redis in production, local memory in the embedded default):
+- in-flight call counts per channel (atomic incr/decr),
+- cool-downs after an upstream 429 (until a timestamp; Retry-After honoured, else growing),
+- probe verdicts (healthy, saturated, failing, auth_error).
+
+A channel is saturated while in-flight ≥ max concurrency, while cooling down, or while
+its latest probe verdict says saturated.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.cache import cache
+
+INFLIGHT_TTL = 600  # a crashed process's in-flight counts expire instead of leaking forever
+DEFAULT_COOLDOWN_S = 5.0
+MAX_COOLDOWN_S = 300.0
+VERDICT_TTL = 3600
+
+
+class Verdict:
+    HEALTHY = "healthy"
+    SATURATED = "saturated"
+    FAILING = "failing"
+    AUTH_ERROR = "auth_error"
+
+    ALL = (HEALTHY, SATURATED, FAILING, AUTH_ERROR)
+    BLOCKING = (SATURATED, FAILING, AUTH_ERROR)
+
+
+def _inflight_key(channel_id: int) -> str:
+    return f"sat:inflight:{channel_id}"
+
+
+def _cooldown_key(channel_id: int) -> str:
+    return f"sat:cooldown:{channel_id}"
+
+
+def _strikes_key(channel_id: int) -> str:
+    return f"sat:strikes:{channel_id}"
+
+
+def _verdict_key(channel_id: int) -> str:
+    return f"sat:verdict:{channel_id}"
+
+
+def inflight_acquire(channel_id: int, max_concurrency: int) -> bool:
+    """Count one more call in flight; refuse (and count nothing) when at capacity."""
+    key = _inflight_key(channel_id)
+    cache.add(key, 0, INFLIGHT_TTL)
+    try:
+        now = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, INFLIGHT_TTL)
+        now = 1
+    if max_concurrency and now > max_concurrency:
+        inflight_release(channel_id)
+        return False
+    return True
+
+
+def inflight_release(channel_id: int) -> None:
+    try:
+        if cache.decr(_inflight_key(channel_id)) < 0:
+            cache.set(_inflight_key(channel_id), 0, INFLIGHT_TTL)
+    except ValueError:
+        pass
+
+
+def inflight(channel_id: int) -> int:
+    return max(int(cache.get(_inflight_key(channel_id)) or 0), 0)
+
+
+def cooldown_start(channel_id: int, retry_after_s: float | None = None) -> float:
+    """Cool a channel down after a 429: Retry-After if given, else a growing default."""
+    if retry_after_s is None or retry_after_s <= 0:
+        strikes_key = _strikes_key(channel_id)
+        cache.add(strikes_key, 0, int(MAX_COOLDOWN_S) * 2)
+        try:
+            strikes = cache.incr(strikes_key)
+        except ValueError:
+            strikes = 1
+        retry_after_s = min(DEFAULT_COOLDOWN_S * (2 ** (strikes - 1)), MAX_COOLDOWN_S)
+    retry_after_s = min(float(retry_after_s), MAX_COOLDOWN_S)
+    until = time.time() + retry_after_s
+    cache.set(_cooldown_key(channel_id), until, int(retry_after_s) + 1)
+    return retry_after_s
+
+
+def cooldown_clear(channel_id: int) -> None:
+    cache.delete_many([_cooldown_key(channel_id), _strikes_key(channel_id)])
+
+
+def cooldown_remaining(channel_id: int) -> float:
+    until = cache.get(_cooldown_key(channel_id))
+    return max(float(until) - time.time(), 0.0) if until else 0.0
+
+
+def verdict_set(channel_id: int, verdict: str, *, retry_after_s: float | None = None) -> None:
+    cache.set(
+        _verdict_key(channel_id),
+        {"verdict": verdict, "at": time.time(), "retry_after_s": retry_after_s},
+        VERDICT_TTL,
+    )
+
+
+def verdict_get(channel_id: int) -> dict | None:
+    return cache.get(_verdict_key(channel_id))
+
+
+def channel_states(channel_ids: list[int]) -> dict[int, dict]:
+    """In-flight, cool-down and verdict for many channels in one cache round trip."""
+    keys = {}
+    for cid in channel_ids:
+        keys[_inflight_key(cid)] = (cid, "inflight")
+        keys[_cooldown_key(cid)] = (cid, "cooldown_until")
+        keys[_verdict_key(cid)] = (cid, "verdict")
+    values = cache.get_many(list(keys))
+    out = {cid: {"inflight": 0, "cooldown_until": None, "verdict": None} for cid in channel_ids}
+    for key, value in values.items():
+        cid, field = keys[key]
+        out[cid][field] = value
+    return out
+
+
+def is_saturated(state: dict, max_concurrency: int, now: float | None = None) -> bool:
+    now = time.time() if now is None else now
+    if max_concurrency and int(state.get("inflight") or 0) >= max_concurrency:
+        return True
+    if state.get("cooldown_until") and float(state["cooldown_until"]) > now:
+        return True
+    verdict = state.get("verdict")
+    return bool(verdict and verdict.get("verdict") == Verdict.SATURATED)
