@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -87,6 +88,8 @@ INSTALLED_APPS = [
     "tokens",
     "billing",
     "relay",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +102,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "apiyi_admin.security_headers.PermissionsPolicyMiddleware",
+    # Must stay last: turns a django-axes lockout into a 429 response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "apiyi_admin.urls"
@@ -115,6 +122,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     }
@@ -148,10 +156,20 @@ REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Falls back to per-process local memory while Redis is down (see /readyz).
+            "BACKEND": "apiyi_admin.cache.FallbackRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "apiyi"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+elif envbool("SHARED_FILE_CACHE", False):
+    # `make demo`: relay, worker and beat share state through a folder, no server needed.
+    CACHES = {
+        "default": {
+            "BACKEND": "apiyi_admin.cache.SharedFileCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     }
 else:
@@ -173,6 +191,21 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
+# Login throttling (django-axes): a locked-out username+IP is refused before any password check.
+AUTHENTICATION_BACKENDS = [
+    "accounts.auth_backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = envint("LOGIN_LOCKOUT_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+# Reverse proxies in front of the app whose X-Forwarded-For may be trusted (0 = none).
+AXES_IPWARE_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", "UTC")
@@ -214,12 +247,44 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     # Load balancers probe over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    # __Host- cookies: HTTPS only, no Domain, path /; a subdomain cannot plant or read them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+SESSION_EXPIRE_AT_BROWSER_CLOSE = envbool("SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+# CSP (django-csp): scripts only from our origin or carrying the per-request nonce
+# (`<script nonce="{{ CSP_NONCE }}">`); no inline style attributes; htmx must not eval
+# (no hx-on, no js: in hx-vals, htmx.config.includeIndicatorStyles = false).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Relay limits.
 RELAY_MAX_BODY_BYTES = envint("RELAY_MAX_BODY_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = RELAY_MAX_BODY_BYTES
 RELAY_UPSTREAM_CONNECT_TIMEOUT = float(env("RELAY_UPSTREAM_CONNECT_TIMEOUT", "10"))
 RELAY_UPSTREAM_READ_TIMEOUT = float(env("RELAY_UPSTREAM_READ_TIMEOUT", "300"))
+# Sanity limits the relay enforces with a 400 before any hold: max_tokens / max_output_tokens
+# above RELAY_MAX_TOKENS_LIMIT, video `seconds` above RELAY_MAX_VIDEO_SECONDS.
+RELAY_MAX_TOKENS_LIMIT = envint("RELAY_MAX_TOKENS_LIMIT", 1_000_000)
+RELAY_MAX_VIDEO_SECONDS = envint("RELAY_MAX_VIDEO_SECONDS", 120)
+# Longest a relay call may hold money, streams included; the hold sweeper waits longer.
+RELAY_MAX_CALL_SECONDS = envint("RELAY_MAX_CALL_SECONDS", 1800)
+# A hold with no release after this long was abandoned (a crashed process): the sweeper
+# releases it. Video jobs settle later, from the worker, so they get their own, longer limit.
+BILLING_HOLD_STALE_AFTER_S = envint("BILLING_HOLD_STALE_AFTER_S", 2 * RELAY_MAX_CALL_SECONDS)
+BILLING_VIDEO_HOLD_STALE_AFTER_S = envint("BILLING_VIDEO_HOLD_STALE_AFTER_S", 48 * 3600)
 
 # Celery: Redis when REDIS_URL is set, else a file-system broker that needs no server.
 CELERY_BROKER_DIR = VAR_DIR / "celery"
@@ -243,7 +308,28 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+# Probes: a tick enqueues the channels that are due; each entry expires within its period.
+PROBE_TICK_S = float(env("PROBE_TICK_S", "5"))
+PROBE_TIMEOUT_S = float(env("PROBE_TIMEOUT_S", "20"))
+PROBE_RECOVERY_SUCCESSES = envint("PROBE_RECOVERY_SUCCESSES", 2)
+CHANNEL_HEALTH_KEEP_DAYS = envint("CHANNEL_HEALTH_KEEP_DAYS", 7)
+CELERY_BEAT_SCHEDULE: dict = {
+    "probe-tick": {
+        "task": "groups.tasks.probe_tick",
+        "schedule": PROBE_TICK_S,
+        "options": {"expires": PROBE_TICK_S},
+    },
+    "channel-health-prune": {
+        "task": "groups.tasks.channel_health_prune",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+}
+CELERY_BEAT_SCHEDULE["billing-release-stale-holds"] = {
+    "task": "billing.tasks.holds_release_stale",
+    "schedule": 300.0,
+    "options": {"expires": 290},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -250,3 +250,28 @@ class ChannelModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} · {self.model}"
+
+
+class ChannelHealth(models.Model):
+    """One probe of a channel: what it saw and the verdict routing used afterwards.
+
+    `verdict` is this probe's own observation; `routing_verdict` is what the shared state
+    said after it (a recovering channel stays out of rotation until enough successes).
+    """
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="health")
+    at = models.DateTimeField(db_index=True)
+    verdict = models.CharField(max_length=16)
+    routing_verdict = models.CharField(max_length=16)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    retry_after_s = models.FloatField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["channel", "-at"], name="channelhealth_channel_at")]
+        verbose_name_plural = "channel health"
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.verdict} @ {self.at:%Y-%m-%d %H:%M:%S}"
