@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from accounts.admin_audit import AuditedModelAdmin
 
@@ -14,6 +15,7 @@ from .models import (
     UserGroup,
     UserGroupUpgradeRule,
 )
+from .urlsafety import channel_base_url_check
 
 
 class GroupAccessInline(admin.TabularInline):
@@ -94,6 +96,17 @@ class ChannelForm(forms.ModelForm):
     class Meta:
         model = Channel
         fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("base_url"):
+            try:
+                channel_base_url_check(
+                    base_url=cleaned["base_url"], allow_private=bool(cleaned.get("allow_private_network"))
+                )
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return cleaned
 
     def save(self, commit=True):
         if self.cleaned_data.get("api_key"):

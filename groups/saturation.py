@@ -47,6 +47,28 @@ def _verdict_key(channel_id: int) -> str:
     return f"sat:verdict:{channel_id}"
 
 
+def _429_key(channel_id: int) -> str:
+    return f"sat:count429:{channel_id}"
+
+
+def _probe_count_key(channel_id: int, verdict: str) -> str:
+    return f"sat:probes:{channel_id}:{verdict}"
+
+
+def _probe_next_key(channel_id: int) -> str:
+    return f"sat:probe_next:{channel_id}"
+
+
+def counter_incr(key: str) -> int:
+    """A monotonic counter that lives as long as the cache (scraped by /metrics)."""
+    cache.add(key, 0, None)
+    try:
+        return cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, None)
+        return 1
+
+
 def inflight_acquire(channel_id: int, max_concurrency: int) -> bool:
     """Count one more call in flight; refuse (and count nothing) when at capacity."""
     key = _inflight_key(channel_id)
@@ -85,6 +107,7 @@ def cooldown_start(channel_id: int, retry_after_s: float | None = None) -> float
             strikes = 1
         retry_after_s = min(DEFAULT_COOLDOWN_S * (2 ** (strikes - 1)), MAX_COOLDOWN_S)
     retry_after_s = min(float(retry_after_s), MAX_COOLDOWN_S)
+    counter_incr(_429_key(channel_id))
     until = time.time() + retry_after_s
     cache.set(_cooldown_key(channel_id), until, int(retry_after_s) + 1)
     return retry_after_s
@@ -99,10 +122,24 @@ def cooldown_remaining(channel_id: int) -> float:
     return max(float(until) - time.time(), 0.0) if until else 0.0
 
 
-def verdict_set(channel_id: int, verdict: str, *, retry_after_s: float | None = None) -> None:
+def verdict_set(
+    channel_id: int,
+    verdict: str,
+    *,
+    retry_after_s: float | None = None,
+    observed: str | None = None,
+    latency_ms: int | None = None,
+) -> None:
+    """Publish the routing verdict; `observed`/`latency_ms` are the latest probe's own reading."""
     cache.set(
         _verdict_key(channel_id),
-        {"verdict": verdict, "at": time.time(), "retry_after_s": retry_after_s},
+        {
+            "verdict": verdict,
+            "at": time.time(),
+            "retry_after_s": retry_after_s,
+            "observed": observed or verdict,
+            "latency_ms": latency_ms,
+        },
         VERDICT_TTL,
     )
 
@@ -134,3 +171,38 @@ def is_saturated(state: dict, max_concurrency: int, now: float | None = None) ->
         return True
     verdict = state.get("verdict")
     return bool(verdict and verdict.get("verdict") == Verdict.SATURATED)
+
+
+def probe_counted(channel_id: int, verdict: str) -> None:
+    counter_incr(_probe_count_key(channel_id, verdict))
+
+
+def probe_next_set(channel_id: int, at: float) -> None:
+    cache.set(_probe_next_key(channel_id), at, VERDICT_TTL)
+
+
+def probe_next_many(channel_ids: list[int]) -> dict[int, float]:
+    """When each channel's next probe is due (absent = due now)."""
+    values = cache.get_many([_probe_next_key(cid) for cid in channel_ids])
+    return {cid: float(values[_probe_next_key(cid)]) for cid in channel_ids if _probe_next_key(cid) in values}
+
+
+def metrics_snapshot(channel_ids: list[int]) -> dict[int, dict]:
+    """Everything /metrics exports per channel, read from the shared cache in one round trip."""
+    states = channel_states(channel_ids)
+    keys = {}
+    for cid in channel_ids:
+        keys[_429_key(cid)] = (cid, "upstream_429")
+        for verdict in Verdict.ALL:
+            keys[_probe_count_key(cid, verdict)] = (cid, verdict)
+    values = cache.get_many(list(keys))
+    for cid in channel_ids:
+        states[cid]["upstream_429"] = 0
+        states[cid]["probes"] = dict.fromkeys(Verdict.ALL, 0)
+    for key, value in values.items():
+        cid, field = keys[key]
+        if field == "upstream_429":
+            states[cid]["upstream_429"] = int(value)
+        else:
+            states[cid]["probes"][field] = int(value)
+    return states

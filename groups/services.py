@@ -14,6 +14,7 @@ from django.db import transaction
 from accounts.services import audit_record, audit_snapshot
 
 from .models import API_FORMATS, Channel, ChannelModel, GroupAccess, Model, ModelTier, TokenGroup, UserGroup
+from .urlsafety import channel_base_url_check
 
 
 def _apply(obj, fields: Mapping, allowed: Iterable[str]) -> None:
@@ -162,6 +163,7 @@ def channel_save(
         obj.api_key = api_key
     if not obj.pk and not obj.api_key_encrypted:
         raise ValidationError({"api_key": "A new channel needs its upstream key."})
+    channel_base_url_check(base_url=obj.base_url, allow_private=obj.allow_private_network)
     obj.full_clean()
     obj.save()
     if token_groups is not None:
