@@ -161,7 +161,7 @@ def token_update(
     rpm_limit=_UNSET,
 ) -> Token:
     """Change any of a token's settings; what is not passed stays as it is."""
-    token = Token.objects.select_for_update().select_related("user__user_group").get(pk=token.pk)
+    token = Token.objects.select_for_update(of=("self",)).select_related("user__user_group").get(pk=token.pk)
     current_fallbacks = [f.group for f in token.fallbacks.select_related("group")]
     new_select = token.select_group if select_group is _UNSET else select_group
     new_fallbacks = current_fallbacks if fallback_groups is _UNSET else list(fallback_groups)
