@@ -52,3 +52,25 @@ class AuditLog(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit log entries are append-only.")
+
+
+class ManagementKey(models.Model):
+    """An mk- key for the automation API. Only the HMAC of the key is stored; it is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="management_keys"
+    )
+    name = models.CharField(max_length=100)
+    key_prefix = models.CharField(max_length=16, help_text="Shown to recognise the key.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    read_only = models.BooleanField(default=False, help_text="May only read, never change anything.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"

@@ -1,9 +1,16 @@
 """Writes for accounts: users, user-group upgrades, audit entries."""
 
-from django.db import transaction
-from django.forms.models import model_to_dict
+from datetime import timedelta
 
-from .models import AuditLog, User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from tokens.keys import display_prefix, generate_key, hash_key
+
+from .models import AuditLog, ManagementKey, User
 
 
 def audit_snapshot(obj, exclude: tuple[str, ...] = ()) -> dict:
@@ -95,3 +102,99 @@ def user_create(*, username: str, password: str | None = None, user_group=None, 
     user.save()
     wallet_get_or_create(user=user)
     return user
+
+
+MANAGEMENT_KEY_PREFIX = "mk-"
+MANAGEMENT_KEY_TOUCH_S = 60
+
+
+@transaction.atomic
+def management_key_create(*, user: User, name: str, read_only: bool = False, expires_at=None):
+    """Create an mk- key; returns it with the raw key, which is never stored or shown again."""
+    name = (name or "").strip()[:100] or "automation"
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "Expiry must be in the future."})
+    raw = generate_key(MANAGEMENT_KEY_PREFIX)
+    key = ManagementKey.objects.create(
+        user=user,
+        name=name,
+        key_prefix=display_prefix(raw),
+        key_hash=hash_key(raw),
+        read_only=bool(read_only),
+        expires_at=expires_at,
+    )
+    audit_record(
+        actor=user,
+        action="management_key.create",
+        obj=key,
+        after={
+            "name": name,
+            "read_only": key.read_only,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    return key, raw
+
+
+@transaction.atomic
+def management_key_revoke(*, key, actor: User | None = None) -> None:
+    """Stop a key working at once; the row stays so the audit trail can name it."""
+    if key.revoked_at is not None:
+        return
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_at"])
+    audit_record(actor=actor or key.user, action="management_key.revoke", obj=key)
+
+
+def management_key_authenticate(raw: str):
+    """The live key for a raw mk- key, or None. Records use at most once a minute."""
+    if not raw.startswith(MANAGEMENT_KEY_PREFIX) or len(raw) > 200:
+        return None
+    now = timezone.now()
+    key = (
+        ManagementKey.objects.select_related("user", "user__user_group")
+        .filter(key_hash=hash_key(raw), revoked_at__isnull=True, user__is_active=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .first()
+    )
+    if key is None:
+        return None
+    stale = now - timedelta(seconds=MANAGEMENT_KEY_TOUCH_S)
+    if key.last_used_at is None or key.last_used_at < stale:
+        ManagementKey.objects.filter(pk=key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
+        ).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+USER_OPERATOR_FIELDS = ("user_group", "user_group_pinned", "rpm_limit", "is_active")
+
+
+@transaction.atomic
+def user_operator_update(*, actor: User, user: User, ip: str | None = None, **fields) -> User:
+    """Operator change of a user's user group, pin, rate limit or active flag, audited.
+
+    Staff and superuser flags are deliberately not settable here.
+    """
+    unknown = set(fields) - set(USER_OPERATOR_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be set." for name in sorted(unknown)})
+    if fields.get("is_active") is False and user.pk == actor.pk:
+        raise ValidationError({"is_active": "You cannot deactivate your own account."})
+    user = User.objects.select_for_update().get(pk=user.pk)
+    before = audit_snapshot(user, exclude=("groups", "user_permissions", "last_login"))
+    for name, value in fields.items():
+        setattr(user, name, value)
+    user.full_clean(exclude=["password"])
+    user.save()
+    audit_record(
+        actor=actor,
+        action="user.update",
+        obj=user,
+        before=before,
+        after=audit_snapshot(user, exclude=("groups", "user_permissions", "last_login")),
+        ip=ip,
+    )
+    return user
+

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.services import audit_record, user_apply_upgrade_rules
+from accounts.services import audit_record, audit_snapshot, user_apply_upgrade_rules
 from tokens.models import Token
 
 from .models import (
@@ -22,6 +23,7 @@ from .models import (
     LedgerKind,
     Recharge,
     RechargeBonusTier,
+    Setting,
     UsageRecord,
     UsageStatus,
     Wallet,
@@ -234,3 +236,50 @@ def usage_record_failure(*, request_id: str, user_id: int, record: dict) -> Usag
     fields = {**record, "user_id": user_id, "status": UsageStatus.ERROR, "settled_at": timezone.now()}
     usage, _ = UsageRecord.objects.update_or_create(request_id=request_id, defaults=fields)
     return usage
+
+
+@transaction.atomic
+def bonus_tier_save(
+    *, actor, tier: RechargeBonusTier | None = None, min_amount_micro: int | None = None, bonus_percent=None
+) -> RechargeBonusTier:
+    """Create or change a recharge bonus tier, audited."""
+    obj = tier or RechargeBonusTier()
+    before = audit_snapshot(obj) if obj.pk else None
+    if min_amount_micro is not None:
+        _check_amount(min_amount_micro)
+        obj.min_amount_micro = min_amount_micro
+    if bonus_percent is not None:
+        obj.bonus_percent = bonus_percent
+    obj.full_clean()
+    obj.save()
+    cache.delete("billing:best_bonus")
+    audit_record(
+        actor=actor,
+        action="bonus_tier.update" if before else "bonus_tier.create",
+        obj=obj,
+        before=before,
+        after=audit_snapshot(obj),
+    )
+    return obj
+
+
+@transaction.atomic
+def bonus_tier_delete(*, actor, tier: RechargeBonusTier) -> None:
+    audit_record(actor=actor, action="bonus_tier.delete", obj=tier, before=audit_snapshot(tier))
+    tier.delete()
+    cache.delete("billing:best_bonus")
+
+
+@transaction.atomic
+def setting_set(*, actor, key: str, value: str) -> Setting:
+    """Change an operator setting (validated by Setting.clean, e.g. usd_cny_rate), audited."""
+    setting = Setting.objects.select_for_update().filter(key=key).first() or Setting(key=key)
+    before = {"value": setting.value} if setting.pk else None
+    setting.value = str(value).strip()
+    setting.full_clean()
+    setting.save()
+    audit_record(
+        actor=actor, action="setting.update", obj=setting, before=before, after={"value": setting.value}
+    )
+    return setting
+

@@ -1,0 +1,340 @@
+"""Token groups and models for users (with final prices); routing configuration for operators."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from apiyi_admin.api_common import OPERATOR_PERMISSIONS, ServiceSaveMixin
+from billing.pricing import explain_ratio, ratio_to_official
+from billing.quotes import explain_price
+from billing.selectors import best_bonus_percent
+from groups.filters import ChannelFilter, ModelFilter, TokenGroupFilter, UserGroupFilter
+from groups.models import Channel, ChannelHealth, GroupAccess, Model, TokenGroup, UserGroup
+from groups.saturation import channel_states, is_saturated
+from groups.selectors import (
+    effective_multiplier,
+    fallback_token_groups,
+    models_by_group,
+    selectable_token_groups,
+)
+from groups.services import (
+    channel_save,
+    channel_set_enabled,
+    group_access_remove,
+    group_access_set,
+    model_save,
+    token_group_save,
+    user_group_save,
+)
+
+from .filters import ChannelHealthFilter
+from .serializers import (
+    CatalogModelSerializer,
+    ChannelEnableSerializer,
+    ChannelHealthSerializer,
+    ChannelSerializer,
+    ChannelStateSerializer,
+    GroupAccessSerializer,
+    OperatorModelSerializer,
+    TokenGroupCatalogSerializer,
+    TokenGroupSerializer,
+    UserGroupSerializer,
+)
+
+# ---- user resources ---------------------------------------------------------------------------
+
+_RATIO_PLACES = Decimal("0.0001")
+
+
+def _usable_groups(user) -> tuple[list[TokenGroup], set[int]]:
+    """Every token group the user may use, and the ids of those they may select."""
+    user_group = user.user_group
+    groups = list(fallback_token_groups(user_group=user_group).distinct())
+    selectable = set(selectable_token_groups(user_group=user_group).values_list("pk", flat=True))
+    return groups, selectable
+
+
+def _group_entry(group: TokenGroup, *, user, selectable: set[int], models: list[Model]) -> dict:
+    ug_id = user.user_group_id
+    tiers = set(user.user_group.model_tiers) if user.user_group else set()
+    multiplier = effective_multiplier(token_group=group, user_group_id=ug_id)
+    bonus = best_bonus_percent()
+    return {
+        "name": group.name,
+        "description": group.description,
+        "api_formats": group.api_formats,
+        "multiplier": str(multiplier),
+        "ratio_to_official": str(ratio_to_official(multiplier, bonus).quantize(_RATIO_PLACES)),
+        "sentence": explain_ratio(multiplier, bonus),
+        "selectable": group.pk in selectable,
+        "models": [
+            {
+                "name": m.name,
+                "kind": m.kind,
+                "tier": m.tier,
+                "available": m.tier in tiers,
+                "price": explain_price(model=m, group=group, user_group_id=ug_id).as_dict(),
+            }
+            for m in models
+        ],
+    }
+
+
+def _models_of(groups: list[TokenGroup]) -> dict[int, list[Model]]:
+    names = models_by_group(group_ids=[g.pk for g in groups])
+    by_name = {m.name: m for m in Model.objects.filter(name__in={n for ns in names.values() for n in ns})}
+    return {g.pk: [by_name[n] for n in names.get(g.pk, []) if n in by_name] for g in groups}
+
+
+class GroupViewSet(viewsets.ViewSet):
+    """Token groups you may use: your multiplier, formats, and each model's final price."""
+
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    @extend_schema(responses=TokenGroupCatalogSerializer(many=True))
+    def list(self, request):
+        groups, selectable = _usable_groups(request.user)
+        models = _models_of(groups)
+        data = [
+            _group_entry(g, user=request.user, selectable=selectable, models=models[g.pk]) for g in groups
+        ]
+        return Response(TokenGroupCatalogSerializer(data, many=True).data)
+
+    @extend_schema(responses=TokenGroupCatalogSerializer)
+    def retrieve(self, request, name=None):
+        groups, selectable = _usable_groups(request.user)
+        group = next((g for g in groups if g.name == name), None)
+        if group is None:
+            return Response({"detail": "Not found.", "code": "not_found"}, status=status.HTTP_404_NOT_FOUND)
+        entry = _group_entry(
+            group, user=request.user, selectable=selectable, models=_models_of([group])[group.pk]
+        )
+        return Response(TokenGroupCatalogSerializer(entry).data)
+
+
+class ModelCatalogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The model catalog with official prices and your final price in each group you may use."""
+
+    serializer_class = CatalogModelSerializer
+    filterset_class = ModelFilter
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+    queryset = Model.objects.filter(enabled=True)
+
+    def _entries(self, models: list[Model]) -> list[dict]:
+        user = self.request.user
+        groups, _ = _usable_groups(user)
+        offered = _models_of(groups)
+        tiers = set(user.user_group.model_tiers) if user.user_group else set()
+        out = []
+        for m in models:
+            prices = [
+                explain_price(model=m, group=g, user_group_id=user.user_group_id).as_dict()
+                for g in groups
+                if any(o.pk == m.pk for o in offered[g.pk])
+            ]
+            out.append(
+                {
+                    "name": m.name,
+                    "kind": m.kind,
+                    "tier": m.tier,
+                    "description": m.description,
+                    "available": m.tier in tiers,
+                    "official": m,
+                    "prices": prices,
+                }
+            )
+        return out
+
+    def list(self, request):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(self._entries(list(page)), many=True).data)
+
+    def retrieve(self, request, name=None):
+        model = self.get_object()
+        return Response(self.get_serializer(self._entries([model])[0]).data)
+
+
+# ---- operator resources -----------------------------------------------------------------------
+
+
+class OperatorViewSet(ServiceSaveMixin, viewsets.GenericViewSet):
+    permission_classes = OPERATOR_PERMISSIONS
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+
+class _ListCreateUpdate(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin
+):
+    pass
+
+
+class OperatorUserGroupViewSet(_ListCreateUpdate, OperatorViewSet):
+    """User groups: permission scope (model tiers) and which token groups they may use."""
+
+    serializer_class = UserGroupSerializer
+    filterset_class = UserGroupFilter
+    queryset = UserGroup.objects.prefetch_related(
+        Prefetch("accesses", queryset=GroupAccess.objects.select_related("token_group"))
+    )
+
+    def service_save(self, instance, data):
+        return user_group_save(actor=self.request.user, user_group=instance, **data)
+
+
+class OperatorGroupAccessViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, OperatorViewSet
+):
+    """Which user group may use which token group (fallback only, multiplier override)."""
+
+    serializer_class = GroupAccessSerializer
+    queryset = GroupAccess.objects.select_related("user_group", "token_group").order_by(
+        "user_group", "token_group"
+    )
+    filterset_fields = {"user_group__name": ["exact"], "token_group__name": ["exact"]}
+
+    @extend_schema(responses={200: GroupAccessSerializer, 201: GroupAccessSerializer})
+    def create(self, request):
+        """Set access (creates it, or changes the existing one for this pair)."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        existed = GroupAccess.objects.filter(
+            user_group=data["user_group"], token_group=data["token_group"]
+        ).exists()
+        access = group_access_set(
+            actor=request.user,
+            user_group=data["user_group"],
+            token_group=data["token_group"],
+            fallback_only=data.get("fallback_only", False),
+            multiplier_override=data.get("multiplier_override"),
+        )
+        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        return Response(self.get_serializer(access).data, status=code)
+
+    def perform_destroy(self, instance):
+        group_access_remove(
+            actor=self.request.user, user_group=instance.user_group, token_group=instance.token_group
+        )
+
+
+class OperatorTokenGroupViewSet(_ListCreateUpdate, OperatorViewSet):
+    """Token groups: multiplier, API formats, fallback-only, enabled."""
+
+    serializer_class = TokenGroupSerializer
+    filterset_class = TokenGroupFilter
+    queryset = TokenGroup.objects.prefetch_related("channels")
+
+    def service_save(self, instance, data):
+        return token_group_save(actor=self.request.user, token_group=instance, **data)
+
+
+class OperatorModelViewSet(_ListCreateUpdate, OperatorViewSet):
+    """Model catalog with official USD list prices."""
+
+    serializer_class = OperatorModelSerializer
+    filterset_class = ModelFilter
+    queryset = Model.objects.all()
+
+    def service_save(self, instance, data):
+        return model_save(actor=self.request.user, model=instance, **data)
+
+
+class OperatorChannelViewSet(_ListCreateUpdate, OperatorViewSet):
+    """Upstream channels. The upstream key is write-only and never returned."""
+
+    serializer_class = ChannelSerializer
+    filterset_class = ChannelFilter
+    queryset = Channel.objects.prefetch_related("token_groups").distinct()
+
+    def service_save(self, instance, data):
+        served = data.pop("served_models", None)
+        models = None if served is None else {row["model"]: row.get("upstream_name", "") for row in served}
+        return channel_save(
+            actor=self.request.user,
+            channel=instance,
+            api_key=data.pop("api_key", None),
+            token_groups=data.pop("token_groups", None),
+            models=models,
+            **data,
+        )
+
+    def _set_enabled(self, request, enabled: bool):
+        channel = self.get_object()
+        body = ChannelEnableSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        channel_set_enabled(
+            actor=request.user, channel=channel, enabled=enabled, reason=body.validated_data["reason"]
+        )
+        return Response(self.get_serializer(channel).data)
+
+    @extend_schema(request=ChannelEnableSerializer, responses=ChannelSerializer)
+    @action(detail=True, methods=["post"])
+    def enable(self, request, pk=None):
+        """Enable the channel; also clears an automatic disable."""
+        return self._set_enabled(request, True)
+
+    @extend_schema(request=ChannelEnableSerializer, responses=ChannelSerializer)
+    @action(detail=True, methods=["post"])
+    def disable(self, request, pk=None):
+        return self._set_enabled(request, False)
+
+
+def _state(channel: Channel, state: dict, now: float) -> dict:
+    verdict = state.get("verdict") or {}
+    cooldown = state.get("cooldown_until")
+    at = verdict.get("at")
+    return {
+        "channel_id": channel.pk,
+        "channel": channel.name,
+        "kind": channel.kind,
+        "enabled": channel.enabled,
+        "auto_disabled": channel.auto_disabled,
+        "auto_disabled_reason": channel.auto_disabled_reason,
+        "max_concurrency": channel.max_concurrency,
+        "inflight": max(int(state.get("inflight") or 0), 0),
+        "cooldown_remaining_s": round(max(float(cooldown) - now, 0.0), 3) if cooldown else 0.0,
+        "verdict": verdict.get("verdict"),
+        "verdict_at": datetime.fromtimestamp(at, tz=UTC) if at else None,
+        "saturated": is_saturated(state, channel.max_concurrency, now),
+        "last_probe": ChannelHealth.objects.filter(channel=channel).select_related("channel").first(),
+    }
+
+
+class OperatorChannelHealthViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorViewSet):
+    """Live saturation state of each channel (in-flight, cool-down, probe verdict) and its last probe."""
+
+    serializer_class = ChannelStateSerializer
+    filterset_class = ChannelFilter
+    queryset = Channel.objects.all().distinct()
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        states = channel_states([c.pk for c in page])
+        now = time.time()
+        data = [_state(c, states[c.pk], now) for c in page]
+        return self.get_paginated_response(self.get_serializer(data, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        channel = self.get_object()
+        return Response(
+            self.get_serializer(_state(channel, channel_states([channel.pk])[channel.pk], time.time())).data
+        )
+
+
+class OperatorChannelProbeViewSet(mixins.ListModelMixin, OperatorViewSet):
+    """Probe history per channel (time series), newest first."""
+
+    serializer_class = ChannelHealthSerializer
+    filterset_class = ChannelHealthFilter
+    queryset = ChannelHealth.objects.select_related("channel")
