@@ -69,3 +69,26 @@ def make_user(db):
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def simulator_server():
+    """One simulated-upstream server per test session (per xdist worker), on a free port.
+
+    Sets SIM_PORT so `seed_demo()` points the demo channels at it; being session-scoped it is set up
+    before any function-scoped fixture such as `demo`."""
+    from relay.simulator.testing import start_in_thread
+
+    server = start_in_thread()
+    os.environ["SIM_PORT"] = str(server.port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def simulator(simulator_server):
+    """The simulator with no rules, empty stats and no video jobs: `.port`, `.url`, `.base_url(name)`,
+    `.configure(**rule)`, `.rules()`, `.reset()`, `.stats()` (see relay/simulator/testing.py)."""
+    simulator_server.reset()
+    yield simulator_server
+    simulator_server.reset()

@@ -1,0 +1,218 @@
+"""The aiohttp application: named upstreams under /u/<name>/v1/..., control endpoints under /_sim/.
+
+Independent of Django on purpose: it is the upstream in benchmarks and must stay cheap per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+from aiohttp import web
+
+from . import anthropic_api, openai_api, video_api
+from .call import BadRequest, Call, StreamCut
+from .config import Behaviour, PromptCache, Stats, parse_rule
+
+log = logging.getLogger(__name__)
+
+
+class Simulator:
+    """All mutable state of one simulator instance."""
+
+    def __init__(self) -> None:
+        self.behaviour = Behaviour()
+        self.stats = Stats()
+        self.cache = PromptCache()
+        self.videos: dict[str, video_api.Job] = {}
+
+    def reset(self) -> None:
+        self.behaviour.clear()
+        self.stats.clear()
+        self.cache.clear()
+        self.videos.clear()
+
+
+SIM = web.AppKey("simulator", Simulator)
+FORMATS = {"openai": openai_api, "anthropic": anthropic_api}
+
+# (method, path) -> (format, handler, body kind); "auto" format is decided by the auth headers.
+ROUTES = {
+    ("POST", "chat/completions"): ("openai", openai_api.chat_completions, "json"),
+    ("POST", "embeddings"): ("openai", openai_api.embeddings, "json"),
+    ("POST", "images/generations"): ("openai", openai_api.images_generations, "json"),
+    ("GET", "models"): ("auto", None, None),
+    ("POST", "messages"): ("anthropic", anthropic_api.messages, "json"),
+    ("POST", "messages/count_tokens"): ("anthropic", anthropic_api.count_tokens_endpoint, "json"),
+    ("POST", "videos"): ("openai", video_api.create, "form"),
+}
+
+
+def _route(method: str, path: str, headers) -> tuple[str, object, str | None, tuple]:
+    """Format, handler, body kind and extra handler arguments; handler None means unknown path."""
+    found = ROUTES.get((method, path))
+    if found:
+        fmt, handler, kind = found
+        if fmt == "auto":
+            anthropic = "anthropic-version" in headers or (
+                "x-api-key" in headers and "authorization" not in headers
+            )
+            fmt = "anthropic" if anthropic else "openai"
+            handler = anthropic_api.models if anthropic else openai_api.models
+        return fmt, handler, kind, ()
+    parts = path.split("/")
+    if method == "GET" and parts[0] == "videos" and len(parts) in (2, 3) and parts[1]:
+        if len(parts) == 2:
+            return "openai", video_api.retrieve, None, (parts[1],)
+        if parts[2] == "content":
+            return "openai", video_api.content, None, (parts[1],)
+    return ("anthropic" if parts[0] == "messages" else "openai"), None, None, ()
+
+
+def _key(fmt: str, headers) -> str | None:
+    """OpenAI takes `Authorization: Bearer`; Anthropic takes `x-api-key` (and Bearer, as its SDK now sends)."""
+    if fmt == "anthropic" and "x-api-key" in headers:
+        return headers["x-api-key"]
+    auth = headers.get("authorization", "")
+    scheme, _, key = auth.partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
+
+async def _body(call: Call, kind: str | None) -> dict:
+    request = call.request
+    if kind is None:
+        return {}
+    if kind == "form" and request.content_type in (
+        "multipart/form-data",
+        "application/x-www-form-urlencoded",
+    ):
+        return await video_api.read_form(request)
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("We could not parse the JSON body of your request.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+async def upstream_view(request: web.Request) -> web.StreamResponse:
+    sim = request.app[SIM]
+    upstream = request.match_info["upstream"]
+    path = request.match_info["path"].strip("/")
+    if request.method == "GET" and path.startswith("files/"):
+        return web.Response(body=openai_api.PNG, content_type="image/png")
+    fmt, handler, kind, args = _route(request.method, path, request.headers)
+    api = FORMATS[fmt]
+    call = Call(request, sim, upstream, fmt)
+    stats = sim.stats.get(upstream)
+    stats.requests += 1
+    try:
+        return await _serve(call, api, handler, kind, args, stats)
+    except StreamCut:
+        call.status = "cut"
+        call.drop_connection(flush=True)
+        return call.response
+    except ConnectionResetError:
+        call.status = "499"
+        return call.response or web.Response(status=499)
+    finally:
+        stats.status[call.status] = stats.status.get(call.status, 0) + 1
+
+
+async def _serve(call: Call, api, handler, kind, args, stats) -> web.StreamResponse:
+    if handler is None:
+        return api.not_found(call)
+    headers = call.request.headers
+    key = _key(call.fmt, headers)
+    if key != f"sim-{call.upstream}-key":
+        return api.auth_error(call, key)
+    try:
+        if call.fmt == "anthropic" and not headers.get("anthropic-version"):
+            raise BadRequest("anthropic-version: header is required")
+        call.body = await _body(call, kind)
+    except BadRequest as exc:
+        return api.bad_request(call, exc)
+    model = call.body.get("model")
+    if args and (job := call.sim.videos.get(args[0])) is not None:
+        model = job.model
+    call.model = model = model if isinstance(model, str) else ""
+    if model:
+        stats.models[model] = stats.models.get(model, 0) + 1
+    rule = call.rule = call.sim.behaviour.match(call.upstream, model)
+    model_scoped = rule.model != "*"
+    current = stats.model_in_flight.get(model, 0) if model_scoped else stats.in_flight
+    if rule.max_concurrency is not None and current >= rule.max_concurrency:
+        return api.rate_limit_error(call, {"Retry-After": str(rule.retry_after_s or 1)})
+    stats.in_flight += 1
+    stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+    stats.model_in_flight[model] = stats.model_in_flight.get(model, 0) + 1
+    try:
+        if rule.latency_ms:
+            await asyncio.sleep(rule.latency_ms / 1000)
+        error = rule.error
+        if error == "429":
+            retry = {"Retry-After": str(rule.retry_after_s)} if rule.retry_after_s is not None else {}
+            return api.rate_limit_error(call, retry)
+        if error in ("500", "503", "529"):
+            return api.server_error(call, error)
+        if error == "401":
+            return api.auth_error(call, key)
+        if error == "reset":
+            call.status = "reset"
+            call.drop_connection(flush=False)
+            return web.Response(status=500)
+        try:
+            return await handler(call, *args)
+        except BadRequest as exc:
+            return api.bad_request(call, exc)
+    finally:
+        stats.in_flight -= 1
+        stats.model_in_flight[model] -= 1
+
+
+def _json(payload: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+
+
+async def config_get(request: web.Request) -> web.Response:
+    return _json({"rules": request.app[SIM].behaviour.as_list()})
+
+
+async def config_post(request: web.Request) -> web.Response:
+    try:
+        rule = parse_rule(orjson.loads(await request.read()))
+    except orjson.JSONDecodeError:
+        return _json({"error": "body must be JSON"}, 400)
+    except ValueError as exc:
+        return _json({"error": str(exc)}, 400)
+    behaviour = request.app[SIM].behaviour
+    behaviour.set(rule)
+    return _json({"rule": rule.as_dict(), "rules": behaviour.as_list()})
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[SIM].reset()
+    return _json({"ok": True})
+
+
+async def stats(request: web.Request) -> web.Response:
+    return _json(request.app[SIM].stats.as_dict())
+
+
+async def health(request: web.Request) -> web.Response:
+    return _json({"ok": True})
+
+
+def build_app() -> web.Application:
+    app = web.Application(client_max_size=32 * 1024 * 1024)
+    app[SIM] = Simulator()
+    app.router.add_get("/_sim/config", config_get)
+    app.router.add_post("/_sim/config", config_post)
+    app.router.add_post("/_sim/reset", reset)
+    app.router.add_get("/_sim/stats", stats)
+    app.router.add_get("/_sim/health", health)
+    app.router.add_route("*", "/u/{upstream}/v1/{path:.*}", upstream_view)
+    return app

@@ -1,0 +1,468 @@
+"""OpenAI-format endpoints: chat completions, embeddings, images, models; errors in OpenAI's shape."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import zlib
+from array import array
+
+import orjson
+from aiohttp import web
+
+from .call import BadRequest, Call, Stream
+from .textgen import (
+    IMAGE_TOKENS,
+    count_tokens,
+    cut,
+    digest,
+    json_pieces,
+    new_id,
+    pieces,
+    reply_text,
+    tool_arguments,
+)
+
+CACHE_MIN_TOKENS = 1024
+CACHE_STEP = 128
+FINGERPRINT = "fp_sim0001"
+MODELS = [
+    ("gpt-5.1", "system"),
+    ("gpt-4o-mini", "system"),
+    ("text-embedding-3-small", "system"),
+    ("nano-banana-pro", "system"),
+    ("veo-3.1", "system"),
+    ("sora-2", "system"),
+    ("wan-2.5", "system"),
+    ("seedance-2", "system"),
+    ("qwen3.5-max", "system"),
+    ("glm-5.1", "system"),
+    ("deepseek-v4", "system"),
+]
+
+ERRORS = {
+    "500": (
+        500,
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
+    "503": (503, "server_error", None, "The engine is currently overloaded, please try again later."),
+    "529": (529, "server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+
+def error(
+    call: Call,
+    status: int,
+    message: str,
+    type_: str,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict | None = None,
+) -> web.Response:
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return call.json(body, status=status, headers=headers)
+
+
+def auth_error(call: Call, key: str | None) -> web.Response:
+    if not key:
+        return error(
+            call,
+            401,
+            "You didn't provide an API key. You need to provide your API key in an Authorization header "
+            "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            "invalid_request_error",
+        )
+    shown = key[:3] + "*" * 4 + key[-4:] if len(key) > 8 else "***"
+    return error(
+        call,
+        401,
+        f"Incorrect API key provided: {shown}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        "invalid_request_error",
+        "invalid_api_key",
+    )
+
+
+def rate_limit_error(call: Call, headers: dict) -> web.Response:
+    limit = call.rule.max_concurrency if call.rule and call.rule.max_concurrency else 1
+    return error(
+        call,
+        429,
+        f"Rate limit reached for {call.model or 'requests'} in organization org-sim on concurrent requests: "
+        f"Limit {limit}, Used {limit}, Requested 1. Please try again in {headers.get('Retry-After', '1')}s.",
+        "requests",
+        "rate_limit_exceeded",
+        headers=headers,
+    )
+
+
+def server_error(call: Call, kind: str) -> web.Response:
+    status, type_, code, message = ERRORS[kind]
+    return error(call, status, message, type_, code)
+
+
+def bad_request(call: Call, exc: BadRequest) -> web.Response:
+    return error(call, exc.status, exc.message, "invalid_request_error", exc.code, exc.param)
+
+
+def not_found(call: Call) -> web.Response:
+    req = call.request
+    return error(call, 404, f"Invalid URL ({req.method} {req.path})", "invalid_request_error")
+
+
+def headers() -> dict:
+    return {"x-request-id": new_id("req_", 32), "openai-processing-ms": "1"}
+
+
+# ---- chat completions ------------------------------------------------------------------------
+
+
+def _message_tokens(message: dict) -> tuple[str, int]:
+    """Text of one message for counting, plus fixed tokens for images and audio."""
+    content = message.get("content")
+    extra = 0
+    texts = []
+    if isinstance(content, str):
+        texts.append(content)
+    elif isinstance(content, list):
+        for part in content:
+            if not isinstance(part, dict):
+                raise BadRequest("Invalid content part: expected an object.", param="messages")
+            if part.get("type") == "text":
+                texts.append(str(part.get("text", "")))
+            else:
+                extra += IMAGE_TOKENS
+    elif content is not None:
+        raise BadRequest(
+            "Invalid type for 'messages.content': expected a string or an array.", param="messages"
+        )
+    for tool_call in message.get("tool_calls") or ():
+        function = tool_call.get("function") or {} if isinstance(tool_call, dict) else {}
+        texts.append(f"{function.get('name', '')} {function.get('arguments', '')}")
+    return "\n".join(texts), extra
+
+
+def _last_text(messages: list) -> str:
+    for message in reversed(messages):
+        if message.get("role") in ("user", "tool"):
+            text, _ = _message_tokens(message)
+            return text
+    return ""
+
+
+def analyse_chat(call: Call) -> tuple[int, int, str]:
+    """Prompt tokens, cached tokens and the text to echo, for a chat completion request."""
+    body = call.body
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("'messages' must be a non-empty array.", param="messages")
+    texts: list[str] = []
+    total = 0
+    prefix_total = 0
+    tools = body.get("tools")
+    if tools:
+        tools_text = orjson.dumps(tools).decode()
+        texts.append(tools_text)
+        total += count_tokens(tools_text)
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in (
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "tool",
+            "function",
+        ):
+            raise BadRequest(f"Invalid value for 'messages[{i}].role'.", param=f"messages[{i}].role")
+        if i == len(messages) - 1:
+            prefix_total = total
+            prefix_digest = digest(texts)
+        text, extra = _message_tokens(message)
+        texts.append(text)
+        total += count_tokens(text) + extra
+    cached = 0
+    if prefix_total >= CACHE_MIN_TOKENS and call.sim.cache.hit(call.upstream, call.model, prefix_digest):
+        cached = prefix_total // CACHE_STEP * CACHE_STEP
+    return max(total, 1), cached, _last_text(messages)
+
+
+def _chosen_tool(body: dict) -> dict | None:
+    """The function to call, or None when the model should answer with text."""
+    tools = body.get("tools")
+    if not tools:
+        return None
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise BadRequest("Invalid 'tools': expected an array of objects.", param="tools")
+    messages = body["messages"]
+    choice = body.get("tool_choice", "auto")
+    if choice == "none" or messages[-1].get("role") == "tool":
+        return None
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        for tool in tools:
+            if (tool.get("function") or {}).get("name") == name:
+                return tool["function"]
+        raise BadRequest(
+            f"Invalid 'tool_choice': no function named '{name}' in 'tools'.", param="tool_choice"
+        )
+    return tools[0].get("function") or {}
+
+
+def _usage(prompt: int, cached: int, completion: int) -> dict:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _int_param(body: dict, *names: str) -> int | None:
+    for name in names:
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise BadRequest(f"Invalid '{name}': expected an integer greater than or equal to 1.", param=name)
+        return value
+    return None
+
+
+async def chat_completions(call: Call) -> web.StreamResponse:
+    body = call.body
+    if not call.model:
+        raise BadRequest("you must provide a model parameter", param="model")
+    prompt_tokens, cached, last = analyse_chat(call)
+    tool = _chosen_tool(body)
+    n = _int_param(body, "n") or 1
+    max_tokens = _int_param(body, "max_completion_tokens", "max_tokens")
+    stop = body.get("stop")
+    stop = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else None
+    if tool is not None:
+        arguments = orjson.dumps(tool_arguments(tool.get("parameters"), last)).decode()
+        call_id = new_id("call_")
+        completion = count_tokens(tool.get("name", "") + arguments)
+        finish = "tool_calls"
+        text = None
+    else:
+        text, why = cut(
+            reply_text(call.upstream, call.model, last, call.rule.output_tokens), max_tokens, stop
+        )
+        completion = count_tokens(text)
+        finish = "length" if why == "max_tokens" else "stop"
+    usage = _usage(prompt_tokens, cached, completion * n)
+    cid = new_id("chatcmpl-", 29)
+    created = int(time.time())
+    if body.get("stream"):
+        return await _stream_chat(
+            call,
+            cid,
+            created,
+            n,
+            text,
+            tool,
+            finish,
+            usage,
+            arguments if tool else "",
+            call_id if tool else "",
+        )
+    if call.rule.error == "garbage":
+        call.status = "200"
+        return web.Response(
+            body=b"<html><body>upstream sent garbage{{", content_type="application/json", headers=headers()
+        )
+    if tool is not None:
+        message = {
+            "role": "assistant",
+            "content": None,
+            "refusal": None,
+            "annotations": [],
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": tool.get("name", ""), "arguments": arguments},
+                }
+            ],
+        }
+    else:
+        message = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
+    payload = {
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": call.model,
+        "choices": [
+            {"index": i, "message": message, "logprobs": None, "finish_reason": finish} for i in range(n)
+        ],
+        "usage": usage,
+        "service_tier": "default",
+        "system_fingerprint": FINGERPRINT,
+    }
+    return call.json(payload, headers=headers())
+
+
+async def _stream_chat(
+    call: Call,
+    cid: str,
+    created: int,
+    n: int,
+    text: str | None,
+    tool: dict | None,
+    finish: str,
+    usage: dict,
+    arguments: str,
+    call_id: str,
+) -> web.StreamResponse:
+    include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+    base = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": call.model,
+        "service_tier": "default",
+        "system_fingerprint": FINGERPRINT,
+    }
+    if include_usage:
+        base["usage"] = None
+    deltas = json_pieces(arguments) if tool is not None else pieces(text)
+    stream = Stream(call, n * (len(deltas) + 2) + 2)
+    await stream.start(headers())
+
+    def chunk(index: int, delta: dict, finish_reason: str | None = None) -> bytes:
+        data = dict(
+            base, choices=[{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+        )
+        return b"data: " + orjson.dumps(data) + b"\n\n"
+
+    for index in range(n):
+        if tool is not None:
+            await stream.send(
+                chunk(
+                    index,
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "refusal": None,
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": call_id,
+                                "type": "function",
+                                "function": {"name": tool.get("name", ""), "arguments": ""},
+                            }
+                        ],
+                    },
+                )
+            )
+            for piece in deltas:
+                await stream.send(
+                    chunk(index, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+                )
+        else:
+            await stream.send(chunk(index, {"role": "assistant", "content": "", "refusal": None}))
+            if call.rule.error == "garbage":
+                await stream.send(
+                    b'data: {"id": "' + cid.encode() + b'", "choices": [{"delta": {"content": "hel\n\n'
+                )
+                await stream.send(b"data: <<not json>>\n\n")
+                break
+            for piece in deltas:
+                await stream.send(chunk(index, {"content": piece}))
+        await stream.send(chunk(index, {}, finish))
+    if include_usage:
+        await stream.send(b"data: " + orjson.dumps(dict(base, choices=[], usage=usage)) + b"\n\n")
+    await stream.send(b"data: [DONE]\n\n")
+    await stream.resp.write_eof()
+    return stream.resp
+
+
+# ---- embeddings, images, models ----------------------------------------------------------------
+
+
+def _vector(text: str, dims: int) -> array:
+    raw = array("h", hashlib.shake_256(text.encode("utf-8", "surrogatepass")).digest(dims * 2))
+    norm = sum(v * v for v in raw) ** 0.5 or 1.0
+    return array("f", [v / norm for v in raw])
+
+
+async def embeddings(call: Call) -> web.Response:
+    body = call.body
+    if not call.model:
+        raise BadRequest("you must provide a model parameter", param="model")
+    raw = body.get("input")
+    if isinstance(raw, str) or (isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw)):
+        inputs = [raw]
+    elif isinstance(raw, list) and raw and all(isinstance(x, str | list) for x in raw):
+        inputs = raw
+    else:
+        raise BadRequest("'input' must be a non-empty string or array.", param="input")
+    dims = _int_param(body, "dimensions") or 1536
+    b64 = body.get("encoding_format") == "base64"
+    data = []
+    tokens = 0
+    for i, item in enumerate(inputs):
+        text = item if isinstance(item, str) else " ".join(str(t) for t in item)
+        tokens += count_tokens(item) if isinstance(item, str) else len(item)
+        vector = _vector(text, dims)
+        embedding = base64.b64encode(vector.tobytes()).decode() if b64 else vector.tolist()
+        data.append({"object": "embedding", "index": i, "embedding": embedding})
+    payload = {
+        "object": "list",
+        "data": data,
+        "model": call.model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return call.json(payload, headers=headers())
+
+
+def _png() -> bytes:
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + tag + data + zlib.crc32(tag + data).to_bytes(4, "big")
+
+    header = (1).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    pixel = zlib.compress(b"\x00\x33\x99\xff")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixel) + chunk(b"IEND", b"")
+
+
+PNG = _png()
+PNG_B64 = base64.b64encode(PNG).decode()
+
+
+async def images_generations(call: Call) -> web.Response:
+    body = call.body
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise BadRequest("'prompt' must be a non-empty string.", param="prompt")
+    n = _int_param(body, "n") or 1
+    if n > 10:
+        raise BadRequest("Invalid 'n': must be at most 10.", param="n")
+    fmt = body.get("response_format") or "url"
+    if fmt not in ("url", "b64_json"):
+        raise BadRequest("Invalid 'response_format': expected 'url' or 'b64_json'.", param="response_format")
+    base = f"{call.request.scheme}://{call.request.host}/u/{call.upstream}/v1/files"
+    data = []
+    for _ in range(n):
+        item = {"b64_json": PNG_B64} if fmt == "b64_json" else {"url": f"{base}/{new_id('img_')}.png"}
+        item["revised_prompt"] = prompt
+        data.append(item)
+    return call.json({"created": int(time.time()), "data": data}, headers=headers())
+
+
+async def image_file(call: Call) -> web.Response:
+    call.status = "200"
+    return web.Response(body=PNG, content_type="image/png")
+
+
+async def models(call: Call) -> web.Response:
+    data = [{"id": m, "object": "model", "created": 1735689600, "owned_by": owner} for m, owner in MODELS]
+    return call.json({"object": "list", "data": data}, headers=headers())
