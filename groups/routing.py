@@ -1,0 +1,201 @@
+"""The versioned in-memory routing snapshot every relay request reads.
+
+Groups, channels, models, prices, group access and the USD/CNY rate are loaded once
+per process and rebuilt only when `groups.snapshot.routing_version()` changes (any
+save bumps it) or the snapshot is older than MAX_AGE_S (a safety net for a bump that
+raced a commit). A warm request therefore reads routing config with one cache get
+and no database query.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+
+from billing.pricing import ModelPrice
+
+from .snapshot import routing_version
+
+MAX_AGE_S = 60.0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: int
+    name: str
+    kind: str
+    tier: str
+    price: ModelPrice
+    max_output_tokens: int
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    api_key: str
+    priority: int
+    weight: int
+    max_concurrency: int
+    upstream_names: dict[str, str] = field(default_factory=dict)
+
+    def upstream_model(self, model: str) -> str:
+        return self.upstream_names.get(model) or model
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    id: int
+    name: str
+    multiplier: Decimal
+    api_formats: tuple[str, ...]
+    fallback_only: bool
+    enabled: bool
+    channels: dict[str, tuple[ChannelInfo, ...]] = field(default_factory=dict)
+
+    def channels_for(self, model: str) -> tuple[ChannelInfo, ...]:
+        return self.channels.get(model, ())
+
+
+@dataclass(frozen=True)
+class AccessInfo:
+    fallback_only: bool
+    multiplier_override: Decimal | None
+
+
+@dataclass(frozen=True)
+class RoutingSnapshot:
+    version: str
+    built_at: float
+    models: dict[str, ModelInfo]
+    groups: dict[int, GroupInfo]
+    user_group_tiers: dict[int, frozenset[str]]
+    access: dict[tuple[int, int], AccessInfo]
+    usd_cny_rate: Decimal
+
+    def group_by_name(self, name: str) -> GroupInfo | None:
+        return next((g for g in self.groups.values() if g.name == name), None)
+
+    def access_for(self, user_group_id: int | None, group_id: int) -> AccessInfo | None:
+        if user_group_id is None:
+            return None
+        return self.access.get((user_group_id, group_id))
+
+    def multiplier(self, group_id: int, user_group_id: int | None) -> Decimal:
+        """`groups.selectors.effective_multiplier`, answered from memory."""
+        access = self.access_for(user_group_id, group_id)
+        if access is not None and access.multiplier_override is not None:
+            return access.multiplier_override
+        return self.groups[group_id].multiplier
+
+
+def build_snapshot(version: str) -> RoutingSnapshot:
+    """Load the whole routing configuration in a handful of queries."""
+    from billing.selectors import usd_cny_rate
+
+    from .models import Channel, ChannelModel, GroupAccess, Model, TokenGroup, UserGroup
+
+    models = {
+        m.name: ModelInfo(m.pk, m.name, m.kind, m.tier, ModelPrice.of(m), m.max_output_tokens)
+        for m in Model.objects.filter(enabled=True)
+    }
+    channels = {c.pk: c for c in Channel.objects.filter(enabled=True, auto_disabled=False)}
+    served: dict[int, dict[str, str]] = {}
+    for cm in ChannelModel.objects.filter(channel_id__in=channels, model__enabled=True).values(
+        "channel_id", "model__name", "upstream_name"
+    ):
+        served.setdefault(cm["channel_id"], {})[cm["model__name"]] = cm["upstream_name"]
+    infos = {
+        c.pk: ChannelInfo(
+            id=c.pk,
+            name=c.name,
+            kind=c.kind,
+            base_url=c.base_url.rstrip("/"),
+            api_key=c.api_key,
+            priority=c.priority,
+            weight=c.weight,
+            max_concurrency=c.max_concurrency,
+            upstream_names={k: v for k, v in served.get(c.pk, {}).items() if v},
+        )
+        for c in channels.values()
+    }
+    group_channels: dict[int, dict[str, list[ChannelInfo]]] = {}
+    for link in Channel.token_groups.through.objects.filter(channel_id__in=channels).values(
+        "channel_id", "tokengroup_id"
+    ):
+        per_model = group_channels.setdefault(link["tokengroup_id"], {})
+        for model_name in served.get(link["channel_id"], {}):
+            per_model.setdefault(model_name, []).append(infos[link["channel_id"]])
+    groups = {
+        g.pk: GroupInfo(
+            id=g.pk,
+            name=g.name,
+            multiplier=g.multiplier,
+            api_formats=tuple(g.api_formats or ()),
+            fallback_only=g.fallback_only,
+            enabled=g.enabled,
+            channels={
+                name: tuple(sorted(chs, key=lambda c: (-c.priority, c.name)))
+                for name, chs in group_channels.get(g.pk, {}).items()
+            },
+        )
+        for g in TokenGroup.objects.all()
+    }
+    return RoutingSnapshot(
+        version=version,
+        built_at=time.monotonic(),
+        models=models,
+        groups=groups,
+        user_group_tiers={ug.pk: frozenset(ug.model_tiers or ()) for ug in UserGroup.objects.all()},
+        access={
+            (a.user_group_id, a.token_group_id): AccessInfo(a.fallback_only, a.multiplier_override)
+            for a in GroupAccess.objects.all()
+        },
+        usd_cny_rate=usd_cny_rate(),
+    )
+
+
+_lock = threading.Lock()
+_current: RoutingSnapshot | None = None
+
+
+def _fresh(snapshot: RoutingSnapshot | None, version: str) -> bool:
+    return (
+        snapshot is not None
+        and snapshot.version == version
+        and time.monotonic() - snapshot.built_at < MAX_AGE_S
+    )
+
+
+def get_snapshot() -> RoutingSnapshot:
+    """The current snapshot, rebuilt first if the shared version moved on."""
+    global _current
+    version = routing_version()
+    snapshot = _current
+    if _fresh(snapshot, version):
+        return snapshot
+    with _lock:
+        if not _fresh(_current, version):
+            _current = build_snapshot(version)
+        return _current
+
+
+async def aget_snapshot() -> RoutingSnapshot:
+    """Async form: no thread hop at all when the snapshot is warm."""
+    snapshot = _current
+    if _fresh(snapshot, routing_version()):
+        return snapshot
+    return await sync_to_async(get_snapshot)()
+
+
+def reset_snapshot() -> None:
+    """Forget the in-memory snapshot (tests; a rebuild follows on the next read)."""
+    global _current
+    with _lock:
+        _current = None

@@ -1,0 +1,160 @@
+"""Key authentication for the relay: cached lookup by HMAC hash, then cheap checks in memory.
+
+The cache entry (`tokens.keys.token_cache_key`) is dropped by token signals whenever a
+token or its fallbacks change; a short TTL bounds staleness of user-level changes
+(user group, active flag). Unknown keys are cached too, so a flood of bad keys does
+not reach the database.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+
+from tokens.keys import KEY_PREFIX, hash_key, token_cache_key
+
+from .errors import RelayError
+
+TOKEN_CACHE_TTL = 60
+UNKNOWN_KEY_TTL = 30
+LAST_USED_EVERY_S = 60
+_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    name: str
+    user_id: int
+    user_active: bool
+    user_group_id: int | None
+    enabled: bool
+    expires_at: float | None
+    select_group_id: int
+    fallback_group_ids: tuple[int, ...]
+    billing_mode: str
+    model_allowlist: frozenset[str]
+    ip_allowlist: tuple[str, ...]
+    rpm_limit: int | None
+    user_rpm_limit: int | None
+
+    @property
+    def group_ids(self) -> tuple[int, ...]:
+        return (self.select_group_id, *self.fallback_group_ids)
+
+
+def extract_key(request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        key = header[7:].strip()
+        if key:
+            return key
+    key = request.headers.get("x-api-key", "").strip()
+    return key or None
+
+
+def load_token(key_hash: str) -> TokenInfo | None:
+    from tokens.models import Token
+
+    token = Token.objects.select_related("user").filter(key_hash=key_hash).first()
+    if token is None:
+        return None
+    return TokenInfo(
+        id=token.pk,
+        name=token.name,
+        user_id=token.user_id,
+        user_active=token.user.is_active,
+        user_group_id=token.user.user_group_id,
+        enabled=token.enabled,
+        expires_at=token.expires_at.timestamp() if token.expires_at else None,
+        select_group_id=token.select_group_id,
+        fallback_group_ids=tuple(token.fallbacks.order_by("position").values_list("group_id", flat=True)),
+        billing_mode=token.billing_mode,
+        model_allowlist=frozenset(token.model_allowlist or ()),
+        ip_allowlist=tuple(token.ip_allowlist or ()),
+        rpm_limit=token.rpm_limit,
+        user_rpm_limit=token.user.rpm_limit,
+    )
+
+
+def _cached_token(key_hash: str) -> TokenInfo | None | str:
+    return cache.get(token_cache_key(key_hash))
+
+
+def _load_and_cache(key_hash: str) -> TokenInfo | None:
+    info = load_token(key_hash)
+    if info is None:
+        cache.set(token_cache_key(key_hash), _UNKNOWN, UNKNOWN_KEY_TTL)
+    else:
+        cache.set(token_cache_key(key_hash), info, TOKEN_CACHE_TTL)
+    return info
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR") or ""
+
+
+def ip_allowed(ip: str, allowlist: tuple[str, ...]) -> bool:
+    if not allowlist:
+        return True
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for entry in allowlist:
+        try:
+            if addr in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def check_token(info: TokenInfo | None, *, ip: str, now: float | None = None) -> TokenInfo:
+    """Refuse a missing, disabled or expired key (401) or a caller outside its IP list (403)."""
+    if info is None:
+        raise RelayError("invalid_api_key", "Invalid API key. Check the sk- key on your token page.")
+    if not info.enabled or not info.user_active:
+        raise RelayError("invalid_api_key", "This API key is disabled.")
+    now = time.time() if now is None else now
+    if info.expires_at is not None and info.expires_at <= now:
+        raise RelayError("invalid_api_key", "This API key has expired.")
+    if not ip_allowed(ip, info.ip_allowlist):
+        raise RelayError("permission", f"Calls from {ip or 'this address'} are not allowed for this key.")
+    return info
+
+
+async def authenticate(request) -> TokenInfo:
+    """The token behind the request's key; a database query only on a cache miss."""
+    raw = extract_key(request)
+    if not raw:
+        raise RelayError(
+            "invalid_api_key",
+            "Missing API key. Send it as 'Authorization: Bearer sk-…' or 'x-api-key: sk-…'.",
+        )
+    if not raw.startswith(KEY_PREFIX) or len(raw) > 200:
+        raise RelayError("invalid_api_key", "Invalid API key. Check the sk- key on your token page.")
+    key_hash = hash_key(raw)
+    info = _cached_token(key_hash)
+    if info is None:
+        info = await sync_to_async(_load_and_cache)(key_hash)
+    elif info == _UNKNOWN:
+        info = None
+    return check_token(info, ip=client_ip(request))
+
+
+def should_touch_last_used(token_id: int) -> bool:
+    """True at most once a minute per token, across every relay process."""
+    return cache.add(f"token:last_used:{token_id}", 1, LAST_USED_EVERY_S)
+
+
+def token_touch_last_used(token_id: int) -> None:
+    from django.utils import timezone
+
+    from tokens.models import Token
+
+    Token.objects.filter(pk=token_id).update(last_used_at=timezone.now())

@@ -1,0 +1,401 @@
+"""Text endpoints: OpenAI chat completions and Anthropic messages, both ways, stream or not.
+
+A request goes to a channel of its own format unchanged (but for the model name and, for
+OpenAI streams, `stream_options.include_usage`), or is converted when the channel speaks
+the other format. The answer comes back in the client's format with the client's model name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+import orjson
+from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
+
+from .accounting import charge_for, estimated_usage, hold_estimate
+from .convert.errors import ConversionError, SSEError
+from .convert.requests import anthropic_messages_to_openai_chat, openai_chat_to_anthropic
+from .convert.responses import (
+    anthropic_message_to_openai_chat,
+    openai_chat_to_anthropic_message,
+    upstream_error_message,
+)
+from .convert.sse import SSEParser
+from .convert.usage import request_chars, usage_from_anthropic, usage_from_openai
+from .errors import RelayError, json_response
+from .flow import Call, Retry, Served
+from .planner import plan_route
+from .upstream import headers_for
+
+logger = logging.getLogger("relay")
+
+UPSTREAM_PATHS = {"openai": "/chat/completions", "anthropic": "/messages"}
+
+
+def parse_body(request) -> dict:
+    """The JSON object of a request, or a 400/413 the client can act on."""
+    try:
+        raw = request.body
+    except Exception as exc:  # RequestDataTooBig and friends
+        if type(exc).__name__ == "RequestDataTooBig":
+            raise RelayError(
+                "too_large", f"Request body is larger than {settings.RELAY_MAX_BODY_BYTES} bytes."
+            ) from None
+        raise
+    if len(raw) > settings.RELAY_MAX_BODY_BYTES:
+        raise RelayError("too_large", f"Request body is larger than {settings.RELAY_MAX_BODY_BYTES} bytes.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RelayError("invalid_request", f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise RelayError("invalid_request", "Request body must be a JSON object.")
+    return body
+
+
+def require_model(body: dict) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise RelayError("invalid_request", "'model' is required and must be a string.", param="model")
+    return model.strip()
+
+
+def max_tokens_of(body: dict, *keys: str) -> int | None:
+    for key in keys:
+        value = body.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise RelayError("invalid_request", f"'{key}' must be a positive integer.", param=key)
+        if value > settings.RELAY_MAX_TOKENS_LIMIT:
+            raise RelayError(
+                "invalid_request", f"'{key}' must be at most {settings.RELAY_MAX_TOKENS_LIMIT}.", param=key
+            )
+        return value
+    return None
+
+
+class ChatRequest:
+    """The client's chat request and its upstream form for each channel kind (converted once)."""
+
+    def __init__(self, body: dict, api_format: str, client_headers, *, model: str, stream: bool):
+        self.body = body
+        self.api_format = api_format
+        self.client_headers = client_headers
+        self.model = model
+        self.stream = stream
+        self.include_usage = (
+            bool((body.get("stream_options") or {}).get("include_usage"))
+            if isinstance(body.get("stream_options"), dict)
+            else False
+        )
+        self._converted: dict[str, dict] = {}
+
+    def upstream_body(self, kind: str) -> dict:
+        if kind not in self._converted:
+            if kind == self.api_format:
+                out = dict(self.body)
+            elif kind == "anthropic":
+                out = openai_chat_to_anthropic(self.body)
+            else:
+                out = anthropic_messages_to_openai_chat(self.body)
+            if kind == "openai" and self.stream:
+                options = dict(out.get("stream_options") or {})
+                options["include_usage"] = True
+                out["stream_options"] = options
+            self._converted[kind] = out
+        return self._converted[kind]
+
+    def build(self, step, channel) -> tuple[str, bytes, dict]:
+        try:
+            body = dict(self.upstream_body(channel.kind), model=channel.upstream_model(self.model))
+        except ConversionError as exc:
+            raise RelayError("invalid_request", str(exc)) from None
+        return UPSTREAM_PATHS[channel.kind], orjson.dumps(body), headers_for(channel, self.client_headers)
+
+
+def upstream_client_error(status: int, raw: bytes) -> RelayError:
+    """A 4xx the upstream blamed on the request itself: passed on in the client's format."""
+    message = upstream_error_message(raw) or f"The upstream rejected the request (HTTP {status})."
+    return RelayError("invalid_request", message, status=status)
+
+
+async def read_json(response: aiohttp.ClientResponse):
+    """Non-stream accept: the whole (small) JSON answer, or a Retry for garbage."""
+    raw = await response.read()
+    if response.status >= 400:
+        return ("error", response.status, raw)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Retry("bad_response", response.status, "upstream answered with invalid JSON") from None
+    if not isinstance(data, dict):
+        raise Retry("bad_response", response.status, "upstream answered with a non-object")
+    return ("ok", response.status, data)
+
+
+async def first_chunk(response: aiohttp.ClientResponse):
+    """Stream accept: wait for the first bytes so a dead upstream can still fail over."""
+    if response.status >= 400:
+        return ("error", response.status, await response.read())
+    content_type = response.headers.get("Content-Type", "")
+    if "text/event-stream" not in content_type:
+        raise Retry("bad_response", response.status, f"expected an event stream, got {content_type!r}")
+    chunk = await response.content.readany()
+    if not chunk:
+        raise Retry("empty_stream", response.status)
+    return ("ok", response.status, chunk)
+
+
+async def handle_chat(request, call: Call, body: dict) -> HttpResponse:
+    """POST /v1/chat/completions and POST /v1/messages."""
+    model = require_model(body)
+    call.model_name = model
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RelayError("invalid_request", "'messages' must be a non-empty array.", param="messages")
+    stream = body.get("stream") is True
+    call.stream = stream
+    keys = ("max_completion_tokens", "max_tokens") if call.api_format == "openai" else ("max_tokens",)
+    max_tokens = max_tokens_of(body, *keys)
+    call.plan = plan_route(
+        snapshot=call.snapshot, token=call.token, model_name=model, family="chat", api_format=call.api_format
+    )
+    prompt_chars = request_chars(body)
+    estimate = hold_estimate(
+        model=call.plan.model,
+        billing_mode=call.token.billing_mode,
+        multiplier=call.plan.max_multiplier,
+        usd_cny_rate=call.snapshot.usd_cny_rate,
+        prompt_chars=prompt_chars,
+        max_tokens=max_tokens,
+    )
+    chat = ChatRequest(body, call.api_format, request.headers, model=model, stream=stream)
+    await call.hold(estimate.amount_micro)
+    if stream:
+        served = await call.dispatch(build=chat.build, accept=first_chunk)
+        outcome, status, payload = served.result
+        if outcome == "error":
+            call.release(served)
+            raise upstream_client_error(status, payload)
+        return ChatStream(call, chat, served, prompt_chars).response()
+    return await detached(call, nonstream(call, chat, prompt_chars))
+
+
+async def detached(call: Call, coro):
+    """Run the upstream part so that a client leaving does not abort it: the call still
+    completes and is billed for what the upstream generated, and its hold is resolved."""
+    task = asyncio.ensure_future(_resolving(call, coro))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        call.detached = True
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise
+
+
+async def _resolving(call: Call, coro):
+    try:
+        return await coro
+    except Exception as exc:
+        if call.detached:
+            error = exc if isinstance(exc, RelayError) else RelayError("upstream", "The gateway failed.")
+            await call.fail(error)
+        raise
+
+
+async def nonstream(call: Call, chat: ChatRequest, prompt_chars: int) -> HttpResponse:
+    served = await call.dispatch(build=chat.build, accept=read_json)
+    call.release(served)
+    outcome, status, payload = served.result
+    if outcome == "error":
+        raise upstream_client_error(status, payload)
+    return await finish_nonstream(call, chat, served, payload, prompt_chars)
+
+
+async def finish_nonstream(call: Call, chat: ChatRequest, served: Served, data: dict, prompt_chars: int):
+    kind = served.channel.kind
+    try:
+        if kind == chat.api_format:
+            out = dict(data, model=chat.model)
+        elif kind == "anthropic":
+            out = anthropic_message_to_openai_chat(data, model=chat.model)
+        else:
+            out = openai_chat_to_anthropic_message(data, model=chat.model)
+    except ConversionError as exc:
+        await call.settle(
+            served=served,
+            usage=None,
+            charge=None,
+            status="error",
+            http_status=502,
+            error_code="bad_response",
+            error_message=str(exc),
+        )
+        raise RelayError("upstream", f"The upstream answer could not be converted: {exc}") from None
+    usage = (
+        usage_from_anthropic(data.get("usage"))
+        if kind == "anthropic"
+        else usage_from_openai(data.get("usage"))
+    )
+    estimated = usage is None
+    if usage is None:
+        usage = estimated_usage(prompt_chars=prompt_chars, output_chars=len(orjson.dumps(out)))
+    charge = charge_for(
+        model=call.plan.model,
+        usage=usage,
+        billing_mode=call.token.billing_mode,
+        multiplier=served.step.multiplier,
+        usd_cny_rate=call.snapshot.usd_cny_rate,
+    )
+    await call.settle(
+        served=served, usage=usage, charge=charge, status="success", http_status=200, estimated=estimated
+    )
+    return json_response(out)
+
+
+def stream_converter(chat: ChatRequest, channel_kind: str):
+    from .convert import streams
+
+    if chat.api_format == "openai":
+        if channel_kind == "openai":
+            return streams.OpenAIPassthroughStream(chat.include_usage)
+        return streams.AnthropicToOpenAIStream(chat.model, chat.include_usage)
+    if channel_kind == "anthropic":
+        return streams.AnthropicPassthroughStream()
+    return streams.OpenAIToAnthropicStream(chat.model)
+
+
+class ChatStream:
+    """Relays one upstream event stream to the client and settles it exactly once.
+
+    Settlement happens when the stream ends, fails, or the client goes away (the body
+    iterator is closed or cancelled), and — should the body never be iterated — when
+    Django closes the response.
+    """
+
+    def __init__(self, call: Call, chat: ChatRequest, served: Served, prompt_chars: int):
+        self.call = call
+        self.chat = chat
+        self.served = served
+        self.prompt_chars = prompt_chars
+        self.converter = stream_converter(chat, served.channel.kind)
+        self.parser = SSEParser()
+        self.status = "success"
+        self.error = ""
+        self._finished = False
+
+    def response(self) -> HttpResponse:
+        resp = SettlingStreamingResponse(self, content_type="text/event-stream; charset=utf-8")
+        resp["Cache-Control"] = "no-cache"
+        resp["X-Accel-Buffering"] = "no"
+        return resp
+
+    def _events(self, chunk: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for event in self.parser.feed(chunk):
+            out.extend(self.converter.feed(event))
+        return out
+
+    async def body(self):
+        response = self.served.response
+        try:
+            try:
+                for part in self._events(self.served.result[2]):
+                    yield part
+                while True:
+                    chunk = await response.content.readany()
+                    if not chunk:
+                        break
+                    for part in self._events(chunk):
+                        yield part
+                tail = []
+                for event in self.parser.flush():
+                    tail.extend(self.converter.feed(event))
+                for part in tail:
+                    yield part
+                if self.converter.completed:
+                    for part in self.converter.finish():
+                        yield part
+                else:
+                    self.status, self.error = "partial", "the upstream stream ended before completion"
+                    for part in self.converter.error(
+                        "The upstream stream ended early; the answer is incomplete."
+                    ):
+                        yield part
+            except (aiohttp.ClientError, TimeoutError, SSEError) as exc:
+                self.status, self.error = "partial", f"upstream stream failed: {type(exc).__name__}"
+                for part in self.converter.error("The upstream stream failed; the answer is incomplete."):
+                    yield part
+        except (asyncio.CancelledError, GeneratorExit):
+            self.status, self.error = "partial", "client_disconnected"
+            raise
+        finally:
+            await self.finish()
+
+    async def finish(self) -> None:
+        """Release the channel and settle for what the upstream produced: once."""
+        if self._finished:
+            return
+        self._finished = True
+        self.call.release(self.served)
+        usage = self.converter.usage
+        complete = self.status == "success" and self.converter.completed and usage is not None
+        if not complete:
+            guess = estimated_usage(prompt_chars=self.prompt_chars, output_chars=self.converter.output_chars)
+            if usage is None:
+                usage = guess
+            else:
+                from dataclasses import replace
+
+                usage = replace(
+                    usage,
+                    input_tokens=usage.input_tokens or guess.input_tokens,
+                    output_tokens=max(usage.output_tokens, guess.output_tokens),
+                )
+        charge = charge_for(
+            model=self.call.plan.model,
+            usage=usage,
+            billing_mode=self.call.token.billing_mode,
+            multiplier=self.served.step.multiplier,
+            usd_cny_rate=self.call.snapshot.usd_cny_rate,
+        )
+        try:
+            await self.call.settle(
+                served=self.served,
+                usage=usage,
+                charge=charge,
+                status="success" if complete else "partial",
+                http_status=200,
+                estimated=not complete,
+                error_code=""
+                if complete
+                else ("client_disconnected" if "client" in self.error else "stream_cut"),
+                error_message=self.error,
+            )
+        except Exception:
+            logger.exception("settling stream %s failed", self.call.request_id)
+
+    def _close_from_django(self) -> None:
+        """Django closes the response in a worker thread: settle if the body never ran."""
+        if not self._finished:
+            from asgiref.sync import async_to_sync
+
+            async_to_sync(self.finish)()
+
+
+class SettlingStreamingResponse(StreamingHttpResponse):
+    """A streaming response that settles its call when Django closes it, iterated or not."""
+
+    def __init__(self, stream, **kwargs):
+        super().__init__(stream.body(), **kwargs)
+        self._relay_stream = stream
+
+    def close(self):
+        try:
+            self._relay_stream._close_from_django()
+        finally:
+            super().close()

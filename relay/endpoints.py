@@ -1,0 +1,145 @@
+"""Smaller endpoints: models list, count_tokens, embeddings, image generation."""
+
+from __future__ import annotations
+
+import orjson
+
+from billing.pricing import Usage
+
+from .accounting import charge_for, estimated_usage, hold_estimate
+from .chat import detached, read_json, require_model, upstream_client_error
+from .convert.usage import estimate_tokens, request_chars, usage_from_openai
+from .errors import RelayError, json_response
+from .flow import Call
+from .planner import callable_models, plan_route
+from .upstream import headers_for
+
+MODEL_CREATED = 1_700_000_000
+MAX_IMAGES = 10
+
+
+async def handle_models(request, call: Call):
+    """Only what this key can call, across its select and fallback groups, in its client's shape."""
+    listed = callable_models(call.snapshot, call.token, call.api_format)
+    if call.api_format == "anthropic":
+        data = [
+            {"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
+            for name, _ in listed
+        ]
+        return json_response(
+            {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
+    return json_response(
+        {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": group}
+                for name, group in listed
+            ],
+        }
+    )
+
+
+async def handle_count_tokens(request, call: Call, body: dict):
+    """An estimate of the prompt's input tokens; free, and checked against the key's groups."""
+    model = require_model(body)
+    call.model_name = model
+    if not isinstance(body.get("messages"), list):
+        raise RelayError("invalid_request", "'messages' must be an array.", param="messages")
+    plan_route(
+        snapshot=call.snapshot, token=call.token, model_name=model, family="chat", api_format="anthropic"
+    )
+    return json_response({"input_tokens": estimate_tokens(request_chars(body))})
+
+
+def _simple_build(path: str, body: dict, model: str):
+    def build(step, channel):
+        payload = dict(body, model=channel.upstream_model(model))
+        return path, orjson.dumps(payload), headers_for(channel)
+
+    return build
+
+
+async def _relay_openai_json(call: Call, body: dict, *, path: str, family: str, usage_of, **hold_kwargs):
+    model = require_model(body)
+    call.model_name = model
+    call.plan = plan_route(
+        snapshot=call.snapshot, token=call.token, model_name=model, family=family, api_format="openai"
+    )
+    estimate = hold_estimate(
+        model=call.plan.model,
+        billing_mode=call.token.billing_mode,
+        multiplier=call.plan.max_multiplier,
+        usd_cny_rate=call.snapshot.usd_cny_rate,
+        **hold_kwargs,
+    )
+    await call.hold(estimate.amount_micro)
+
+    async def run():
+        served = await call.dispatch(build=_simple_build(path, body, model), accept=read_json)
+        call.release(served)
+        outcome, status, data = served.result
+        if outcome == "error":
+            raise upstream_client_error(status, data)
+        usage, estimated = usage_of(data)
+        charge = charge_for(
+            model=call.plan.model,
+            usage=usage,
+            billing_mode=call.token.billing_mode,
+            multiplier=served.step.multiplier,
+            usd_cny_rate=call.snapshot.usd_cny_rate,
+        )
+        await call.settle(
+            served=served, usage=usage, charge=charge, status="success", http_status=200, estimated=estimated
+        )
+        return json_response(dict(data, model=model) if "model" in data else data)
+
+    return await detached(call, run())
+
+
+async def handle_embeddings(request, call: Call, body: dict):
+    if "input" not in body:
+        raise RelayError("invalid_request", "'input' is required.", param="input")
+    prompt_chars = (
+        request_chars({"input": body["input"]})
+        if not isinstance(body["input"], list) or not (body["input"] and isinstance(body["input"][0], int))
+        else len(body["input"]) * 4
+    )
+
+    def usage_of(data):
+        usage = usage_from_openai(data.get("usage"))
+        if usage is None:
+            return estimated_usage(prompt_chars=prompt_chars, output_chars=0), True
+        return usage, False
+
+    return await _relay_openai_json(
+        call,
+        body,
+        path="/embeddings",
+        family="embeddings",
+        usage_of=usage_of,
+        prompt_chars=prompt_chars,
+        max_tokens=None,
+    )
+
+
+async def handle_images(request, call: Call, body: dict):
+    if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
+        raise RelayError("invalid_request", "'prompt' must be a non-empty string.", param="prompt")
+    n = body.get("n", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_IMAGES:
+        raise RelayError("invalid_request", f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n")
+
+    def usage_of(data):
+        images = data.get("data")
+        count = len(images) if isinstance(images, list) else n
+        return Usage(images=count, calls=max(count, 1)), not isinstance(images, list)
+
+    return await _relay_openai_json(
+        call, body, path="/images/generations", family="images", usage_of=usage_of, images=n
+    )

@@ -1,0 +1,300 @@
+"""One relay call from plan to settlement: hold, failover across channels and groups, settle once.
+
+`Call` carries what every endpoint shares (request id, token, plan, trace, hold) so the
+endpoint handlers only build upstream requests and read upstream answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from asgiref.sync import sync_to_async
+
+from billing.pricing import Charge, Usage
+from billing.services import InsufficientBalance, QuotaExceeded
+from groups.routing import ChannelInfo, RoutingSnapshot
+from groups.saturation import cooldown_start, inflight_acquire, inflight_release
+
+from . import services, upstream
+from .accounting import usage_fields
+from .auth import TokenInfo, should_touch_last_used
+from .errors import SATURATED_MESSAGE, RelayError
+from .planner import Plan, PlanStep
+from .router import order_channels
+
+logger = logging.getLogger("relay")
+
+# Upstream statuses that move on to the next channel (504: the upstream may have done the work).
+FAILOVER_STATUSES = frozenset({401, 403, 404, 408, 409, 425, 500, 502, 503, 520, 521, 522, 523, 524, 529})
+CLIENT_ERROR_STATUSES = frozenset({400, 413, 415, 422})
+
+
+class Retry(Exception):
+    """This channel failed before the client saw a byte: try the next one."""
+
+    def __init__(self, outcome: str, status: int = 0, detail: str = ""):
+        super().__init__(detail or outcome)
+        self.outcome = outcome
+        self.status = status
+        self.detail = detail
+
+
+@dataclass
+class Served:
+    step: PlanStep
+    channel: ChannelInfo
+    response: aiohttp.ClientResponse
+    result: Any
+    ttfb_ms: int
+
+
+@dataclass
+class Call:
+    request_id: str
+    token: TokenInfo
+    snapshot: RoutingSnapshot
+    api_format: str
+    endpoint: str
+    model_name: str = ""
+    stream: bool = False
+    started: float = field(default_factory=time.monotonic)
+    plan: Plan | None = None
+    hold_micro: int = 0
+    held: bool = False
+    settled: bool = False
+    detached: bool = False
+    trace: list[dict] = field(default_factory=list)
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def base_record(self) -> dict:
+        return {
+            "token_id": self.token.id,
+            "token_name": self.token.name,
+            "endpoint": self.endpoint,
+            "api_format": self.api_format,
+            "model_name": self.model_name[:128],
+            "stream": self.stream,
+            "trace": self.trace,
+            "latency_ms": self.elapsed_ms(),
+        }
+
+    # --- money -------------------------------------------------------------------------
+
+    async def refuse(self, error: RelayError) -> None:
+        """Record a refusal after auth (no hold was taken) so the request id can be looked up."""
+        record = {
+            **self.base_record(),
+            "http_status": error.status,
+            "error_code": error.code,
+            "error_message": error.message[:500],
+        }
+        touch = self.token.id if should_touch_last_used(self.token.id) else None
+        try:
+            await sync_to_async(services.relay_refused)(
+                request_id=self.request_id, user_id=self.token.user_id, record=record, touch_token_id=touch
+            )
+        except Exception:
+            logger.exception("could not record refused call %s", self.request_id)
+
+    async def hold(self, amount_micro: int) -> None:
+        """Reserve the estimate; 402 before any upstream call when balance or quota fall short."""
+        try:
+            self.hold_micro = await sync_to_async(services.relay_hold)(
+                user_id=self.token.user_id,
+                token_id=self.token.id,
+                request_id=self.request_id,
+                amount_micro=amount_micro,
+                touch=should_touch_last_used(self.token.id),
+            )
+        except QuotaExceeded:
+            raise RelayError(
+                "insufficient_quota",
+                "This key's quota is used up (the call may cost up to "
+                f"¥{amount_micro / 1_000_000:.4f}). Raise the token quota or use another key.",
+            ) from None
+        except InsufficientBalance:
+            raise RelayError(
+                "insufficient_quota",
+                f"Insufficient balance: this call may cost up to ¥{amount_micro / 1_000_000:.4f}. "
+                "Please recharge.",
+            ) from None
+        self.held = True
+
+    async def settle(
+        self,
+        *,
+        served: Served | None,
+        usage: Usage | None,
+        charge: Charge | None,
+        status: str,
+        http_status: int,
+        estimated: bool = False,
+        error_code: str = "",
+        error_message: str = "",
+    ) -> None:
+        """Charge (or release) the hold and write the usage record. Safe to call twice."""
+        if self.settled:
+            return
+        self.settled = True
+        record = {
+            **self.base_record(),
+            "status": status,
+            "http_status": http_status,
+            "error_code": error_code[:64],
+            "error_message": error_message[:500],
+            "usage_estimated": estimated,
+        }
+        if served is not None:
+            record.update(
+                group_name=served.step.group.name,
+                channel_name=served.channel.name,
+                fallback_used=served.step.fallback,
+                multiplier=served.step.multiplier,
+                ttfb_ms=served.ttfb_ms,
+            )
+        if usage is not None:
+            record.update(usage_fields(usage))
+        if charge is not None:
+            record.update(billing_basis=charge.basis, price_breakdown=charge.as_dict())
+        cost = charge.cost_micro if charge is not None else 0
+        await asyncio.shield(
+            sync_to_async(services.relay_settle)(
+                request_id=self.request_id, user_id=self.token.user_id, cost_micro=cost, record=record
+            )
+        )
+
+    async def fail(self, error: RelayError) -> None:
+        """Resolve a call that failed: release any hold, record why, charge nothing."""
+        if self.held:
+            await self.settle(
+                served=None,
+                usage=None,
+                charge=None,
+                status="error",
+                http_status=error.status,
+                error_code=error.code,
+                error_message=error.message,
+            )
+        else:
+            await self.refuse(error)
+
+    # --- routing -----------------------------------------------------------------------
+
+    def attempt(
+        self, step: PlanStep, channel: ChannelInfo, outcome: str, status: int, started: float
+    ) -> None:
+        self.trace.append(
+            {
+                "group": step.group.name,
+                "channel": channel.name,
+                "outcome": outcome,
+                "status": status,
+                "ms": int((time.monotonic() - started) * 1000),
+            }
+        )
+
+    async def dispatch(
+        self,
+        *,
+        build: Callable[[PlanStep, ChannelInfo], tuple[str, bytes, dict[str, str]]],
+        accept: Callable[[aiohttp.ClientResponse], Awaitable[Any]],
+        method: str = "POST",
+    ) -> Served:
+        """Try each channel of each group in plan order until one answers.
+
+        The channel's in-flight slot stays taken by the returned call: `release()` it.
+        """
+        saturated_only = True
+        retry_after = None
+        for step in self.plan.steps:
+            candidates = order_channels(step.channels)
+            now = time.monotonic()
+            for channel in candidates.saturated:
+                self.attempt(step, channel, "saturated", 0, now)
+            for channel in candidates.unhealthy:
+                self.attempt(step, channel, "unhealthy", 0, now)
+                saturated_only = False
+            if candidates.saturated:
+                wait = candidates.retry_after_s
+                retry_after = wait if retry_after is None else min(retry_after, wait)
+            for channel in candidates.ready:
+                if not inflight_acquire(channel.id, channel.max_concurrency):
+                    self.attempt(step, channel, "saturated", 0, time.monotonic())
+                    continue
+                started = time.monotonic()
+                try:
+                    served = await self._try(step, channel, build, accept, method, started)
+                except Retry as retry:
+                    inflight_release(channel.id)
+                    self.attempt(step, channel, retry.outcome, retry.status, started)
+                    if retry.outcome == "upstream_429":
+                        wait = cooldown_start(channel.id, retry.detail and float(retry.detail) or None)
+                        retry_after = wait if retry_after is None else min(retry_after, wait)
+                    else:
+                        saturated_only = False
+                    continue
+                except BaseException:
+                    inflight_release(channel.id)
+                    raise
+                self.attempt(step, channel, "ok", served.response.status, started)
+                return served
+        if saturated_only:
+            raise RelayError("saturated", SATURATED_MESSAGE, retry_after=int(retry_after or 1) + 1)
+        last = self.trace[-1]["outcome"] if self.trace else ""
+        if all(a["outcome"] in ("unhealthy", "saturated") for a in self.trace):
+            raise RelayError("unavailable", "Every upstream channel for this model is unavailable right now.")
+        raise RelayError(
+            "upstream",
+            f"The upstream failed ({last}) on every channel that could serve this model; "
+            "you were not charged.",
+        )
+
+    async def _try(self, step, channel, build, accept, method, started) -> Served:
+        path, payload, headers = build(step, channel)
+        url = channel.base_url + path
+        try:
+            response = await upstream.session().request(
+                method,
+                url,
+                data=payload if method == "POST" else None,
+                headers=headers,
+                timeout=upstream.timeout(),
+                allow_redirects=False,
+            )
+        except TimeoutError:
+            raise Retry("timeout") from None
+        except aiohttp.ClientError as exc:
+            raise Retry("connect_error", detail=type(exc).__name__) from None
+        try:
+            if response.status == 429:
+                retry_after = upstream.retry_after_seconds(response.headers.get("Retry-After"))
+                raise Retry("upstream_429", 429, str(retry_after) if retry_after else "")
+            if response.status in FAILOVER_STATUSES or (response.status >= 500 and response.status != 504):
+                raise Retry(f"upstream_{response.status}", response.status)
+            result = await accept(response)
+        except Retry:
+            response.close()
+            raise
+        except TimeoutError:
+            response.close()
+            raise Retry("timeout", response.status) from None
+        except aiohttp.ClientError as exc:
+            response.close()
+            raise Retry("read_error", response.status, type(exc).__name__) from None
+        except BaseException:
+            response.close()
+            raise
+        return Served(step, channel, response, result, self.elapsed_ms())
+
+    @staticmethod
+    def release(served: Served) -> None:
+        inflight_release(served.channel.id)
+        served.response.close()

@@ -1,0 +1,169 @@
+"""Relay writes: holds, settlements, refusal records, last-used stamps, video jobs.
+
+Each function is one short transaction called from async code through `sync_to_async`;
+a relay call makes at most two such calls (hold, settle) on its happy path.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.services import Settlement, usage_record_failure, usage_settle, wallet_hold
+from tokens.models import Token
+
+
+def token_touch_last_used(*, token_id: int) -> None:
+    """Stamp last_used_at; the caller limits this to once a minute per token."""
+    Token.objects.filter(pk=token_id).update(last_used_at=timezone.now())
+
+
+def relay_hold(*, user_id: int, token_id: int, request_id: str, amount_micro: int, touch: bool) -> int:
+    """Reserve the estimate before any upstream call (raises InsufficientBalance / QuotaExceeded)."""
+    held = wallet_hold(user_id=user_id, request_id=request_id, amount_micro=amount_micro, token_id=token_id)
+    if touch:
+        token_touch_last_used(token_id=token_id)
+    return held
+
+
+def relay_settle(*, request_id: str, user_id: int, cost_micro: int, record: dict) -> Settlement:
+    """Charge what the call cost and release the rest of its hold: once per request id."""
+    return usage_settle(request_id=request_id, user_id=user_id, cost_micro=cost_micro, record=record)
+
+
+def relay_refused(*, request_id: str, user_id: int, record: dict, touch_token_id: int | None = None) -> None:
+    """A call refused after authentication (404/403/402/429/400): recorded at no cost."""
+    with transaction.atomic():
+        usage_record_failure(request_id=request_id, user_id=user_id, record=record)
+        if touch_token_id is not None:
+            token_touch_last_used(token_id=touch_token_id)
+
+
+# --- video jobs ---------------------------------------------------------------------------
+
+VIDEO_TIMEOUT_S = 2 * 3600
+
+
+def video_job_create(*, call_record: dict, request_id: str, user_id: int, fields: dict):
+    """Store a submitted job and its pending usage record (the hold is already taken)."""
+    from billing.models import UsageRecord, UsageStatus
+
+    from .models import VideoJob
+
+    with transaction.atomic():
+        job = VideoJob.objects.create(request_id=request_id, user_id=user_id, **fields)
+        UsageRecord.objects.update_or_create(
+            request_id=request_id,
+            defaults={**call_record, "user_id": user_id, "status": UsageStatus.PENDING},
+        )
+    return job
+
+
+def _video_usage_record(job, *, status: str, http_status: int, usage=None, charge=None, error="") -> dict:
+    record = {
+        "token_id": job.token_id,
+        "model_name": job.model_name,
+        "group_name": job.group_name,
+        "channel_name": job.channel_name,
+        "fallback_used": job.fallback_used,
+        "endpoint": "/v1/videos",
+        "api_format": "openai",
+        "status": status,
+        "http_status": http_status,
+        "multiplier": job.multiplier,
+        "error_message": error[:500],
+        "error_code": "video_failed" if error else "",
+    }
+    if usage is not None:
+        record["seconds"] = usage.seconds
+    if charge is not None:
+        record.update(billing_basis=charge.basis, price_breakdown=charge.as_dict())
+    return record
+
+
+def video_job_apply_state(*, job_id: str, state: dict):
+    """Record the upstream's view of a job; settle it once when it completes or fails."""
+    from decimal import Decimal
+
+    from billing.pricing import Usage
+    from groups.routing import get_snapshot
+
+    from .accounting import charge_for
+    from .models import VideoJob, VideoStatus
+
+    with transaction.atomic():
+        job = VideoJob.objects.select_for_update().get(pk=job_id)
+        if job.settled_at is not None:
+            return job
+        status = state.get("status")
+        if status not in VideoStatus.values:
+            return job
+        job.status = status
+        progress = state.get("progress")
+        if isinstance(progress, int) and not isinstance(progress, bool):
+            job.progress = max(0, min(progress, 100))
+        now = timezone.now()
+        if status == VideoStatus.COMPLETED:
+            seconds = _whole_seconds(state.get("seconds"), job.seconds)
+            snapshot = get_snapshot()
+            model = snapshot.models.get(job.model_name)
+            usage = Usage(seconds=Decimal(seconds))
+            charge = charge_for(
+                model=model,
+                usage=usage,
+                billing_mode=job.billing_mode,
+                multiplier=job.multiplier,
+                usd_cny_rate=snapshot.usd_cny_rate,
+            )
+            settlement = usage_settle(
+                request_id=job.request_id,
+                user_id=job.user_id,
+                cost_micro=charge.cost_micro,
+                record=_video_usage_record(
+                    job, status="success", http_status=200, usage=usage, charge=charge
+                ),
+            )
+            job.cost_micro = charge.cost_micro
+            job.progress = 100
+            job.completed_at = job.settled_at = now
+            job.hold_micro = settlement.record.hold_micro
+        elif status == VideoStatus.FAILED:
+            error = state.get("error") if isinstance(state.get("error"), dict) else {}
+            job.error_message = str(error.get("message") or "The video could not be generated.")[:500]
+            _release_video(job, error=job.error_message)
+            job.completed_at = job.settled_at = now
+        job.save()
+        return job
+
+
+def video_job_expire(*, job_id: str, reason: str = "The video job timed out."):
+    """Give up on a job that never finished: release its hold, charge nothing."""
+    from .models import VideoJob, VideoStatus
+
+    with transaction.atomic():
+        job = VideoJob.objects.select_for_update().get(pk=job_id)
+        if job.settled_at is not None:
+            return job
+        job.status = VideoStatus.FAILED
+        job.error_message = reason[:500]
+        _release_video(job, error=reason)
+        job.completed_at = job.settled_at = timezone.now()
+        job.save()
+        return job
+
+
+def _release_video(job, *, error: str) -> None:
+    usage_settle(
+        request_id=job.request_id,
+        user_id=job.user_id,
+        cost_micro=0,
+        record=_video_usage_record(job, status="error", http_status=200, error=error),
+    )
+
+
+def _whole_seconds(value, default: int) -> int:
+    try:
+        seconds = int(str(value))
+    except (TypeError, ValueError):
+        return default
+    return seconds if seconds > 0 else default

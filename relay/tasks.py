@@ -1,0 +1,51 @@
+"""Celery tasks of the relay: thin, id in → service call."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import requests
+from celery import shared_task
+from django.utils import timezone
+
+from . import services
+from .selectors import video_job_channel
+
+logger = logging.getLogger("relay")
+
+POLL_EVERY_S = 5
+
+
+def poll_upstream(job) -> dict | None:
+    """GET the upstream job (sync: this runs in a worker)."""
+    channel = job.channel
+    if channel is None:
+        return None
+    headers = {"Authorization": f"Bearer {channel.api_key}", "Accept": "application/json"}
+    url = f"{channel.base_url.rstrip('/')}/videos/{job.upstream_job_id}"
+    try:
+        resp = requests.get(url, headers=headers, timeout=30)
+        data = resp.json() if resp.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@shared_task(bind=True, ignore_result=True)
+def video_job_poll(self, job_id: str) -> str:
+    """Poll one video job; settle it when it ends, release its hold when it times out."""
+    job = video_job_channel(job_id=job_id)
+    if job is None or job.settled_at is not None:
+        return "done"
+    state = poll_upstream(job)
+    if state is not None:
+        job = services.video_job_apply_state(job_id=job_id, state=state)
+        if job.settled_at is not None:
+            return job.status
+    if timezone.now() - job.created_at > timedelta(seconds=services.VIDEO_TIMEOUT_S):
+        services.video_job_expire(job_id=job_id)
+        return "expired"
+    if not self.request.is_eager:
+        self.apply_async((job_id,), countdown=POLL_EVERY_S)
+    return "pending"

@@ -1,0 +1,76 @@
+"""Upstream HTTP: one pooled aiohttp session per process and event loop, per-kind headers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from django.conf import settings
+
+from groups.routing import ChannelInfo
+
+DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+FORWARDED_ANTHROPIC_HEADERS = ("anthropic-version", "anthropic-beta")
+
+_sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+
+
+def session() -> aiohttp.ClientSession:
+    """The pooled session of the running event loop (created on first use)."""
+    loop = asyncio.get_running_loop()
+    current = _sessions.get(loop)
+    if current is None:
+        for old in [other for other in _sessions if other.is_closed()]:
+            del _sessions[old]
+    if current is None or current.closed:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+        current = aiohttp.ClientSession(
+            connector=connector,
+            json_serialize=None,
+            auto_decompress=True,
+            raise_for_status=False,
+            trust_env=False,
+        )
+        _sessions[loop] = current
+    return current
+
+
+def timeout(read_s: float | None = None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=None,
+        sock_connect=settings.RELAY_UPSTREAM_CONNECT_TIMEOUT,
+        sock_read=read_s or settings.RELAY_UPSTREAM_READ_TIMEOUT,
+    )
+
+
+def headers_for(channel: ChannelInfo, client_headers=None, *, json_body: bool = True) -> dict[str, str]:
+    """Auth and format headers for a channel; Anthropic version/beta headers pass through unchanged."""
+    headers = {"Accept": "application/json, text/event-stream", "User-Agent": "apiyi-relay/1"}
+    if json_body:
+        headers["Content-Type"] = "application/json"
+    if channel.kind == "anthropic":
+        headers["x-api-key"] = channel.api_key
+        headers["anthropic-version"] = DEFAULT_ANTHROPIC_VERSION
+        for name in FORWARDED_ANTHROPIC_HEADERS:
+            value = client_headers.get(name) if client_headers is not None else None
+            if value:
+                headers[name] = value
+    else:
+        headers["Authorization"] = f"Bearer {channel.api_key}"
+    return headers
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None
+
+
+async def close_sessions() -> None:
+    for s in list(_sessions.values()):
+        await s.close()
+    _sessions.clear()

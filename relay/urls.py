@@ -1,0 +1,18 @@
+from django.urls import path, re_path
+
+from . import views
+
+app_name = "relay"
+
+urlpatterns = [
+    path("chat/completions", views.chat_completions, name="chat_completions"),
+    path("messages", views.messages, name="messages"),
+    path("messages/count_tokens", views.count_tokens, name="count_tokens"),
+    path("embeddings", views.embeddings, name="embeddings"),
+    path("images/generations", views.images_generations, name="images_generations"),
+    path("models", views.models, name="models"),
+    path("videos", views.videos, name="videos"),
+    path("videos/<str:video_id>", views.video_detail, name="video_detail"),
+    path("videos/<str:video_id>/content", views.video_content, name="video_content"),
+    re_path(r"^(?P<rest>.*)$", views.unknown, name="unknown"),
+]

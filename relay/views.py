@@ -1,0 +1,150 @@
+"""/v1/* views: thin async wrappers around the relay flow.
+
+Each view authenticates, reads the routing snapshot and hands a `Call` to its handler;
+`relay_view` turns every refusal into the client's error format, resolves the hold of a
+call that failed, and stamps `X-Request-Id` on every response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import uuid
+
+from django.views.decorators.csrf import csrf_exempt
+
+from groups.routing import aget_snapshot
+
+from .auth import authenticate
+from .chat import handle_chat, parse_body
+from .endpoints import handle_count_tokens, handle_embeddings, handle_images, handle_models
+from .errors import RelayError
+from .flow import Call
+from .videos import handle_video_content, handle_video_create, handle_video_get
+
+logger = logging.getLogger("relay")
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def anthropic_style(request) -> bool:
+    """GET /v1/models answers in Anthropic's shape for Anthropic clients."""
+    headers = request.headers
+    return bool(headers.get("anthropic-version")) or (
+        bool(headers.get("x-api-key")) and not headers.get("Authorization")
+    )
+
+
+def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
+    """Auth, snapshot, error contract and request id around a relay handler."""
+
+    def decorate(handler):
+        @csrf_exempt
+        @functools.wraps(handler)
+        async def view(request, *args, **kwargs):
+            request_id = new_request_id()
+            fmt = api_format or ("anthropic" if anthropic_style(request) else "openai")
+            call = None
+            try:
+                if request.method not in methods:
+                    raise RelayError("method_not_allowed", f"Use {' or '.join(methods)} for {request.path}.")
+                token = await authenticate(request)
+                snapshot = await aget_snapshot()
+                call = Call(
+                    request_id=request_id,
+                    token=token,
+                    snapshot=snapshot,
+                    api_format=fmt,
+                    endpoint=request.path[:64],
+                )
+                response = await handler(request, call, *args, **kwargs)
+            except RelayError as error:
+                if call is not None:
+                    await call.fail(error)
+                response = error.response(fmt, request_id)
+            except asyncio.CancelledError:
+                if call is not None and not call.detached:
+                    await asyncio.shield(
+                        call.fail(RelayError("upstream", "The client went away.", status=499))
+                    )
+                raise
+            except Exception:
+                logger.exception("relay request %s failed", request_id)
+                error = RelayError("upstream", "The gateway failed to handle this request.", status=500)
+                if call is not None:
+                    await call.fail(error)
+                response = error.response(fmt, request_id)
+            response["X-Request-Id"] = request_id
+            return response
+
+        return view
+
+    return decorate
+
+
+@relay_view("openai")
+async def chat_completions(request, call):
+    return await handle_chat(request, call, parse_body(request))
+
+
+@relay_view("anthropic")
+async def messages(request, call):
+    return await handle_chat(request, call, parse_body(request))
+
+
+@relay_view("anthropic")
+async def count_tokens(request, call):
+    return await handle_count_tokens(request, call, parse_body(request))
+
+
+@relay_view("openai")
+async def embeddings(request, call):
+    return await handle_embeddings(request, call, parse_body(request))
+
+
+@relay_view("openai")
+async def images_generations(request, call):
+    return await handle_images(request, call, parse_body(request))
+
+
+@relay_view(None, methods=("GET",))
+async def models(request, call):
+    return await handle_models(request, call)
+
+
+@relay_view("openai", methods=("POST", "GET"))
+async def videos(request, call):
+    if request.method == "GET":
+        raise RelayError("method_not_allowed", "Use POST /v1/videos to submit, GET /v1/videos/{id} to poll.")
+    return await handle_video_create(
+        request, call, parse_body(request) if _is_json(request) else _form(request)
+    )
+
+
+@relay_view("openai", methods=("GET",))
+async def video_detail(request, call, video_id: str):
+    return await handle_video_get(request, call, video_id)
+
+
+@relay_view("openai", methods=("GET",))
+async def video_content(request, call, video_id: str):
+    return await handle_video_content(request, call, video_id)
+
+
+@relay_view(None, methods=("GET", "POST", "PUT", "PATCH", "DELETE"))
+async def unknown(request, call, rest: str = ""):
+    raise RelayError("not_found", f"Unknown endpoint {request.method} {request.path}.")
+
+
+def _is_json(request) -> bool:
+    return "multipart/form-data" not in request.content_type and "urlencoded" not in request.content_type
+
+
+def _form(request) -> dict:
+    try:
+        return {k: v for k, v in request.POST.items()}
+    except Exception:
+        raise RelayError("invalid_request", "Could not read the form body.") from None
