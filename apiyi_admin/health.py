@@ -59,13 +59,18 @@ def _check_broker() -> str:
     if url.startswith("filesystem://"):
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", "")
         return "" if folder and _writable(folder) else f"broker folder {folder} is not writable"
-    from kombu import Connection
-
     try:
-        with Connection(url, connect_timeout=1) as conn:
-            conn.ensure_connection(max_retries=1, timeout=1)
-    except Exception as exc:
-        return f"{type(exc).__name__}"
+        if url.startswith(("redis://", "rediss://")):
+            import redis
+
+            redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+        else:
+            from kombu import Connection
+
+            with Connection(url, connect_timeout=1) as conn:
+                conn.connect()
+    except Exception as exc:  # unreachable for whatever reason
+        return f"broker unreachable ({type(exc).__name__})"
     return ""
 
 
