@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from apiyi_admin import health
 
@@ -11,5 +10,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Browser console (server-rendered, htmx): home, login, user and operator pages.
+    path("", include("accounts.urls")),
+    path("tokens/", include("tokens.urls")),
+    path("", include("billing.urls")),
+    path("", include("groups.urls")),
 ]

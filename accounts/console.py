@@ -1,0 +1,46 @@
+"""Small helpers shared by the console views: access checks, paging, htmx partials."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import render
+
+PAGE_SIZE = 25
+
+
+def staff_required(view):
+    """Operator pages: anonymous users go to the login page, customers get 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("Operator pages are for staff only.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def paginate(request, queryset, per_page: int = PAGE_SIZE):
+    """One page of a list; a bad page number shows the nearest valid page instead of failing."""
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def render_list(request, template: str, context: dict, partial: str = "results"):
+    """Full page, or just the results partial when htmx asks for it (filters, paging, sorting)."""
+    if request.htmx and not request.htmx.boosted and request.htmx.target == partial:
+        template = f"{template}#{partial}"
+    return render(request, template, context)
+
+
+def form_errors_from(form, error) -> None:
+    """Attach a service ValidationError to a form, per field when the field exists."""
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)

@@ -1,0 +1,88 @@
+"""Template helpers for the console: money formatting and query-string building."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django import template
+
+register = template.Library()
+
+MICRO = Decimal(1_000_000)
+
+
+def _group(value: Decimal, places: int) -> str:
+    q = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{q:,.{places}f}"
+
+
+@register.filter
+def yuan(micro, places=2):
+    """Micro-yuan as '¥1,234.56' (places=6 for per-call costs)."""
+    if micro in (None, ""):
+        return "—"
+    return f"¥{_group(Decimal(int(micro)) / MICRO, int(places))}"
+
+
+@register.filter
+def cny(value, places=6):
+    """A Decimal RMB amount, trailing zeros kept to `places` for tables of unit prices."""
+    if value in (None, ""):
+        return "—"
+    return f"¥{_group(Decimal(str(value)), int(places))}"
+
+
+@register.filter
+def usd(value, places=4):
+    if value in (None, ""):
+        return "—"
+    return f"${_group(Decimal(str(value)), int(places))}"
+
+
+@register.filter
+def pct(ratio, places=0):
+    if ratio in (None, ""):
+        return "—"
+    return f"{_group(Decimal(str(ratio)) * 100, int(places))}%"
+
+
+@register.filter
+def mult(value):
+    """A multiplier without trailing zeros: 0.95×."""
+    if value in (None, ""):
+        return "—"
+    return f"{Decimal(str(value)).normalize():f}×"
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if mapping else None
+
+
+@register.simple_tag(takes_context=True)
+def qs(context, **changes):
+    """The current query string with some keys replaced (None or '' removes a key)."""
+    params = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value in (None, ""):
+            params.pop(key, None)
+        else:
+            params[key] = value
+    if "page" not in changes:
+        params.pop("page", None)
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag(takes_context=True)
+def sort_link(context, field):
+    """Link that sorts a list by `field`, toggling direction when already sorted by it."""
+    current = context["request"].GET.get("ordering", "")
+    value = f"-{field}" if current == field else field
+    return qs(context, ordering=value)
+
+
+@register.simple_tag(takes_context=True)
+def sort_mark(context, field):
+    current = context["request"].GET.get("ordering", "")
+    return "▲" if current == field else "▼" if current == f"-{field}" else ""

@@ -1,0 +1,44 @@
+"""Console forms for prices, recharge and operator billing settings (parsing only)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+
+from .pricing import to_micro
+
+
+class RechargeForm(forms.Form):
+    amount = forms.DecimalField(
+        label="Amount to pay (¥)",
+        min_value=Decimal("1"),
+        max_value=Decimal("10000000"),
+        max_digits=12,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "1"}),
+    )
+
+    @property
+    def amount_micro(self) -> int:
+        return to_micro(self.cleaned_data["amount"])
+
+
+class BonusTierForm(forms.Form):
+    min_amount = forms.DecimalField(
+        label="Minimum recharge (¥)", min_value=Decimal("0.01"), max_digits=12, decimal_places=2
+    )
+    bonus_percent = forms.DecimalField(
+        label="Bonus (%)", min_value=Decimal(0), max_value=Decimal(100), max_digits=5, decimal_places=2
+    )
+
+
+class RateForm(forms.Form):
+    usd_cny_rate = forms.DecimalField(
+        label="USD → CNY rate",
+        min_value=Decimal("0.01"),
+        max_value=Decimal("1000"),
+        max_digits=10,
+        decimal_places=4,
+        help_text="Every RMB price = official USD price × this rate × group multiplier.",
+    )

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views
+
+app_name = "billing"
+
+urlpatterns = [
+    path("prices/", views.prices, name="prices"),
+    path("usage/", views.usage_list, name="usage"),
+    path("usage/export.csv", views.usage_export, name="usage_export"),
+    path("usage/<str:request_id>/", views.usage_detail, name="usage_detail"),
+    path("why/", views.why, name="why"),
+    path("wallet/", views.wallet, name="wallet"),
+    path("wallet/recharge/", views.recharge, name="recharge"),
+    path("ops/bonus-tiers/", views.ops_bonus_tiers, name="ops_bonus_tiers"),
+    path("ops/bonus-tiers/<int:pk>/delete/", views.ops_bonus_tier_delete, name="ops_bonus_tier_delete"),
+    path("ops/settings/", views.ops_settings, name="ops_settings"),
+]

@@ -1,0 +1,384 @@
+"""Console pages for prices, usage, wallet and failure explanations; operator billing pages."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.console import paginate, render_list, staff_required
+from groups.models import Model
+from groups.selectors import (
+    fallback_token_groups,
+    groups_offering,
+    models_by_group,
+    recommend_group,
+    selectable_token_groups,
+)
+from tokens.models import Token
+
+from .filters import LedgerEntryFilter, UsageRecordFilter
+from .forms import BonusTierForm, RateForm, RechargeForm
+from .models import Recharge, RechargeBonusTier, UsageStatus
+from .pricing import BillingBasis, ModelPrice, PricingError, Usage, billing_basis, format_cny, to_micro
+from .quotes import explain_price, quote_usage
+from .selectors import (
+    balance_summary,
+    best_bonus_percent,
+    ledger_for_user,
+    usage_failure_advice,
+    usage_for_user,
+    usd_cny_rate,
+)
+from .services import (
+    BillingError,
+    bonus_tier_delete,
+    bonus_tier_for,
+    bonus_tier_save,
+    setting_set,
+    wallet_recharge,
+)
+
+# The guide's quick decision, in its own words; the helper below recommends from live data.
+SCENARIOS = [
+    ("Text, multimodal, NanoBanana, Veo 3.1 and most models", "Default", ""),
+    (
+        "Claude + domestic coding models in Claude Code (/v1/messages format)",
+        "ClaudeCode",
+        "5% off by default, stacks with your recharge bonus",
+    ),
+    ("Sora 2 official video", "Sora2Official", "billed per second"),
+    ("Wan / Seedance 2 video", "Wan / Seedance2", "their dedicated groups"),
+    ("Unstable high-concurrency workloads", "", "attach 1–2 fallback groups on the token"),
+]
+
+
+def _example_usage(model: Model, basis: str) -> tuple[Usage, str]:
+    if basis == BillingBasis.TOKENS:
+        return Usage(input_tokens=10_000, output_tokens=2_000), "10,000 input + 2,000 output tokens"
+    if basis == BillingBasis.SECONDS:
+        return Usage(seconds=Decimal(10)), "a 10-second video"
+    if basis == BillingBasis.IMAGES:
+        return Usage(images=1), "one image"
+    return Usage(calls=1), "one call"
+
+
+def _bonus_choices() -> list[Decimal]:
+    tiers = sorted({t.bonus_percent for t in RechargeBonusTier.objects.all()})
+    return [Decimal(0), *[t for t in tiers if t]]
+
+
+@login_required
+def prices(request):
+    """Price explainer for a token or group and a model, plus the "which group" helper."""
+    user = request.user
+    ug = user.user_group
+    ug_id = ug.pk if ug else None
+    usable = list(fallback_token_groups(user_group=ug).distinct())
+    tokens = list(Token.objects.filter(user=user).select_related("select_group"))
+    models = list(Model.objects.filter(enabled=True))
+    token = group = model = None
+    token_id = request.GET.get("token")
+    if token_id:
+        if not token_id.isdigit():
+            raise Http404
+        token = get_object_or_404(Token.objects.select_related("select_group"), pk=token_id, user=user)
+        group = token.select_group
+    elif request.GET.get("group"):
+        group = next((g for g in usable if g.name == request.GET["group"]), None)
+    if group is None:
+        group = selectable_token_groups(user_group=ug).first() or (usable[0] if usable else None)
+    offered = models_by_group(group_ids=[g.pk for g in usable] + ([group.pk] if group else []))
+    name = request.GET.get("model")
+    model = next((m for m in models if m.name == name), None)
+    if model is None and group is not None:
+        first = offered.get(group.pk, [])
+        model = next((m for m in models if first and m.name == first[0]), None)
+    try:
+        bonus = Decimal(request.GET["bonus"]) if request.GET.get("bonus") else best_bonus_percent()
+    except (InvalidOperation, ValueError):
+        bonus = best_bonus_percent()
+    bonus = min(max(bonus, Decimal(0)), Decimal(100))
+    context = {
+        "tokens": tokens,
+        "groups": usable,
+        "models": models,
+        "token": token,
+        "group": group,
+        "model": model,
+        "bonus": bonus,
+        "bonus_choices": _bonus_choices(),
+        "scenarios": SCENARIOS,
+    }
+    if model is not None and group is not None:
+        context["explanation"] = explain_price(
+            model=model, group=group, user_group_id=ug_id, bonus_percent=bonus
+        )
+        context["offered"] = model.name in offered.get(group.pk, [])
+        offering = groups_offering(model_name=model.name, among=fallback_token_groups(user_group=ug))
+        context["offering"] = offering
+        context["comparison"] = [
+            explain_price(model=model, group=g, user_group_id=ug_id, bonus_percent=bonus) for g in offering
+        ]
+        context["tier_ok"] = bool(ug and model.tier in (ug.model_tiers or []))
+        mode = token.billing_mode if token else "usage_first"
+        try:
+            basis = billing_basis(ModelPrice.of(model), mode)
+            usage, label = _example_usage(model, basis)
+            context["quote"] = quote_usage(
+                model=model, group=group, user_group_id=ug_id, billing_mode=mode, usage=usage
+            )
+            context["quote_label"] = label
+        except PricingError as exc:
+            context["quote_error"] = str(exc)
+        if token is not None:
+            route = [token.select_group, *[f.group for f in token.fallbacks.select_related("group")]]
+            offered.update(models_by_group(group_ids=[g.pk for g in route]))
+            context["route"] = [
+                {
+                    "group": g,
+                    "offered": model.name
+                    in offered.get(g.pk, models_by_group(group_ids=[g.pk]).get(g.pk, [])),
+                    "explanation": explain_price(
+                        model=model, group=g, user_group_id=ug_id, bonus_percent=bonus
+                    ),
+                }
+                for g in route
+            ]
+    scenario_model = next((m for m in models if m.name == request.GET.get("scenario_model")), None)
+    if scenario_model is not None:
+        context["recommendation"] = recommend_group(model=scenario_model, user_group=ug)
+    context["scenario_model"] = scenario_model
+    return render_list(request, "billing/prices.html", context)
+
+
+def _usage_filter(request):
+    filt = UsageRecordFilter(request.GET, queryset=usage_for_user(user=request.user))
+    fields = filt.form.fields
+    fields["token"] = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "any token")]
+        + [(t.pk, t.name) for t in Token.objects.filter(user=request.user).only("pk", "name")],
+    )
+    fields["status"].choices = [("", "any status"), *UsageStatus.choices]
+    for name in ("date_from", "date_to"):
+        fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
+    fields["fallback_used"].widget.choices = [("", "any"), ("true", "yes"), ("false", "no")]
+    return filt
+
+
+@login_required
+def usage_list(request):
+    filt = _usage_filter(request)
+    context = {"filter": filt, "page": paginate(request, filt.qs)}
+    return render_list(request, "billing/usage.html", context)
+
+
+@login_required
+def usage_detail(request, request_id: str):
+    record = get_object_or_404(usage_for_user(user=request.user), request_id=request_id)
+    context = {"record": record, "advice": usage_failure_advice(record=record)}
+    template = "billing/usage_detail.html"
+    if request.htmx and request.htmx.target == "dialog":
+        template += "#detail"
+    return render(request, template, context)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+CSV_COLUMNS = [
+    "created_at",
+    "request_id",
+    "token",
+    "model",
+    "group",
+    "fallback_used",
+    "status",
+    "http_status",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "seconds",
+    "images",
+    "cost_cny",
+    "latency_ms",
+    "error_code",
+]
+
+
+@login_required
+def usage_export(request):
+    """CSV of the filtered usage log, streamed so a long history does not load into memory."""
+    filt = _usage_filter(request)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for r in filt.qs.iterator(chunk_size=1000):
+            yield writer.writerow(
+                [
+                    r.created_at.isoformat(),
+                    r.request_id,
+                    r.token_name,
+                    r.model_name,
+                    r.group_name,
+                    "yes" if r.fallback_used else "no",
+                    r.status,
+                    r.http_status,
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.cache_read_tokens,
+                    r.seconds,
+                    r.images,
+                    format_cny(r.cost_micro),
+                    r.latency_ms,
+                    r.error_code,
+                ]
+            )
+
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="usage-{stamp}.csv"'
+    return response
+
+
+@login_required
+def why(request):
+    """'Why did my call fail?': a request id from X-Request-Id → its trace and what to change."""
+    request_id = (request.GET.get("request_id") or "").strip()[:64]
+    record = advice = None
+    if request_id:
+        record = usage_for_user(user=request.user).filter(request_id=request_id).first()
+        if record is not None:
+            advice = usage_failure_advice(record=record)
+    context = {"request_id": request_id, "record": record, "advice": advice}
+    return render_list(request, "billing/why.html", context)
+
+
+@login_required
+def wallet(request):
+    filt = LedgerEntryFilter(request.GET, queryset=ledger_for_user(user=request.user))
+    filt.form.fields["kind"].choices = [("", "any kind"), *filt.form.fields["kind"].choices[1:]]
+    context = {
+        "balance": balance_summary(user=request.user),
+        "filter": filt,
+        "page": paginate(request, filt.qs),
+        "tiers": RechargeBonusTier.objects.all(),
+        "form": RechargeForm(),
+        "recharges": Recharge.objects.filter(user=request.user)[:5],
+    }
+    return render_list(request, "billing/wallet.html", context)
+
+
+def _recharge_preview(form: RechargeForm) -> dict:
+    amount = form.amount_micro
+    tier = bonus_tier_for(amount)
+    percent = tier.bonus_percent if tier else Decimal(0)
+    bonus = to_micro(Decimal(amount) * percent / 100 / 1_000_000)
+    return {"amount_micro": amount, "tier": tier, "bonus_micro": bonus, "total_micro": amount + bonus}
+
+
+@login_required
+def recharge(request):
+    """Two steps: review (amount, bonus tier, total credited), then a simulated payment."""
+    data = request.POST if request.method == "POST" else request.GET
+    form = RechargeForm(data or None)
+    context = {"form": form, "tiers": RechargeBonusTier.objects.all()}
+    if form.is_bound and form.is_valid():
+        context["preview"] = _recharge_preview(form)
+        if request.method == "POST" and request.POST.get("step") == "pay":
+            ref = (request.POST.get("payment_ref") or "")[:100]
+            if not ref.startswith("sim-"):
+                raise Http404
+            try:
+                done = wallet_recharge(user=request.user, amount_micro=form.amount_micro, payment_ref=ref)
+            except IntegrityError:
+                messages.info(request, "This payment was already credited.")
+                return redirect("billing:wallet")
+            except BillingError as exc:
+                form.add_error("amount", str(exc))
+            else:
+                messages.success(
+                    request,
+                    f"Paid ¥{done.amount_micro / 1_000_000:,.2f} (simulated); "
+                    f"bonus +{done.bonus_percent.normalize():f}% credited.",
+                )
+                return redirect("billing:wallet")
+        context["payment_ref"] = f"sim-{uuid.uuid4().hex}"
+    template = "billing/recharge.html"
+    if request.htmx and request.method == "GET":
+        template += "#preview"
+    return render(request, template, context)
+
+
+# ---- operator ------------------------------------------------------------------------------
+
+
+@staff_required
+def ops_bonus_tiers(request):
+    form = BonusTierForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        min_micro = to_micro(form.cleaned_data["min_amount"])
+        tier = RechargeBonusTier.objects.filter(min_amount_micro=min_micro).first()
+        try:
+            bonus_tier_save(
+                actor=request.user,
+                tier=tier,
+                min_amount_micro=min_micro,
+                bonus_percent=form.cleaned_data["bonus_percent"],
+            )
+        except (ValidationError, BillingError) as exc:
+            form.add_error(None, getattr(exc, "messages", [str(exc)]))
+        else:
+            messages.success(request, "Bonus tier saved.")
+            return redirect("billing:ops_bonus_tiers")
+    context = {"tiers": RechargeBonusTier.objects.all(), "form": form}
+    return render(request, "ops/bonus_tiers.html", context)
+
+
+@staff_required
+@require_POST
+def ops_bonus_tier_delete(request, pk: int):
+    tier = get_object_or_404(RechargeBonusTier, pk=pk)
+    bonus_tier_delete(actor=request.user, tier=tier)
+    messages.success(request, "Bonus tier deleted.")
+    return redirect("billing:ops_bonus_tiers")
+
+
+@staff_required
+def ops_settings(request):
+    """usd_cny_rate, with a confirmation step showing what a few prices become."""
+    current = usd_cny_rate()
+    form = RateForm(request.POST or None, initial={"usd_cny_rate": current})
+    context = {"form": form, "current": current}
+    if request.method == "POST" and form.is_valid():
+        new = form.cleaned_data["usd_cny_rate"]
+        if request.POST.get("confirm") == "1" and new != current:
+            setting_set(actor=request.user, key="usd_cny_rate", value=str(new))
+            messages.success(request, f"usd_cny_rate changed from {current} to {new}.")
+            return redirect("billing:ops_settings")
+        if new == current:
+            messages.info(request, "The rate is unchanged.")
+            return redirect("billing:ops_settings")
+        samples = []
+        for m in Model.objects.filter(enabled=True)[:8]:
+            usd = m.input_usd_per_mtok or m.usd_per_call or m.usd_per_second or m.usd_per_image
+            if usd is not None:
+                samples.append({"model": m.name, "usd": usd, "before": usd * current, "after": usd * new})
+        context.update({"confirming": True, "new": new, "samples": samples})
+    return render(request, "ops/settings.html", context)
