@@ -45,6 +45,14 @@ class LedgerEntry(models.Model):
     amount_micro = models.BigIntegerField(help_text="Signed: credits positive, debits negative.")
     balance_after_micro = models.BigIntegerField()
     request_id = models.CharField(max_length=64, null=True, blank=True)
+    token = models.ForeignKey(
+        "tokens.Token",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Token whose quota a hold reserved, so an abandoned hold can be given back.",
+    )
     memo = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -100,7 +100,7 @@ def wallet_hold(*, user_id: int, request_id: str, amount_micro: int, token_id: i
     wallet.balance_micro -= amount_micro
     wallet.held_micro += amount_micro
     wallet.save(update_fields=["balance_micro", "held_micro", "updated_at"])
-    _post(wallet, LedgerKind.HOLD, -amount_micro, request_id=request_id)
+    _post(wallet, LedgerKind.HOLD, -amount_micro, request_id=request_id, token_id=token_id)
     return amount_micro
 
 

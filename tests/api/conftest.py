@@ -4,6 +4,12 @@ from rest_framework.test import APIClient
 from accounts.services import management_key_create
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Users here sign in with keys; a cheap hasher keeps per-test user creation fast."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def key_client(db):
     """A client authenticated with a fresh mk- key of `user`."""
