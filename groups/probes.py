@@ -16,15 +16,12 @@ Upstream keys travel only in request headers and are scrubbed from any recorded 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import random
-import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -37,6 +34,7 @@ from accounts.services import audit_record
 from . import saturation
 from .models import Channel, ChannelHealth, ChannelKind, ModelKind
 from .saturation import Verdict
+from .urlsafety import UnsafeURLError, guard_url, safe_session
 
 log = logging.getLogger(__name__)
 
@@ -83,26 +81,12 @@ def _scrub(text: str, secret: str) -> str:
     return text[:500]
 
 
-def _private_host(url: str) -> bool:
-    """Does the URL's host resolve to a loopback, private or link-local address?"""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    for info in infos:
-        addr = ipaddress.ip_address(info[4][0])
-        if addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved:
-            return True
-    return False
-
-
 def _probe_model(channel: Channel) -> str | None:
-    """Upstream name of a text model the channel serves (cheapest real saturation signal)."""
+    """Upstream name of the cheapest chat model the channel serves (a real saturation signal)."""
     row = (
         channel.channel_models.select_related("model")
         .filter(model__kind=ModelKind.TEXT, model__output_usd_per_mtok__isnull=False)
-        .order_by("model__name")
+        .order_by("model__output_usd_per_mtok", "model__input_usd_per_mtok", "model__name")
         .first()
     )
     if row is None:
@@ -156,14 +140,17 @@ def probe_call(channel: Channel, *, timeout_s: float | None = None) -> ProbeResu
         return ProbeResult(
             Verdict.SATURATED, error=f"in-flight at capacity ({inflight}/{channel.max_concurrency})"
         )
-    if not channel.allow_private_network and _private_host(channel.base_url):
-        return ProbeResult(Verdict.FAILING, error="base URL resolves to a private address (not allowed)")
     method, url, headers, body = probe_request(channel)
+    try:
+        guard_url(url, allow_private=channel.allow_private_network)
+    except UnsafeURLError as exc:
+        return ProbeResult(Verdict.FAILING, error=f"refused by the SSRF guard: {exc}")
     started = time.monotonic()
     try:
-        response = requests.request(
-            method, url, headers=headers, json=body, timeout=timeout_s, allow_redirects=False
-        )
+        with safe_session(allow_private=channel.allow_private_network) as session:
+            response = session.request(
+                method, url, headers=headers, json=body, timeout=timeout_s, allow_redirects=False
+            )
     except requests.Timeout:
         return ProbeResult(Verdict.FAILING, error=f"timed out after {timeout_s:g}s")
     except requests.RequestException as exc:
