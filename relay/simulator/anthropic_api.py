@@ -44,14 +44,10 @@ def auth_error(call: Call, key: str | None) -> web.Response:
     )
 
 
-def rate_limit_error(call: Call, headers: dict) -> web.Response:
-    return error(
-        call,
-        429,
-        "rate_limit_error",
-        "Number of concurrent connections has exceeded your rate limit. Please try again later.",
-        headers=headers,
-    )
+def rate_limit_error(call: Call, headers: dict, *, concurrency: bool) -> web.Response:
+    what = "Number of concurrent connections" if concurrency else "This request would exceed the rate limit"
+    message = f"{what} for your organization has exceeded your rate limit. Please try again later."
+    return error(call, 429, "rate_limit_error", message, headers=headers)
 
 
 def server_error(call: Call, kind: str) -> web.Response:

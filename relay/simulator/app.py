@@ -71,7 +71,7 @@ def _route(method: str, path: str, headers) -> tuple[str, object, str | None, tu
 
 
 def _key(fmt: str, headers) -> str | None:
-    """OpenAI takes `Authorization: Bearer`; Anthropic takes `x-api-key` (and Bearer, as its SDK now sends)."""
+    """OpenAI takes `Authorization: Bearer`; Anthropic `x-api-key` (or Bearer, as its SDK now sends)."""
     if fmt == "anthropic" and "x-api-key" in headers:
         return headers["x-api-key"]
     auth = headers.get("authorization", "")
@@ -145,7 +145,7 @@ async def _serve(call: Call, api, handler, kind, args, stats) -> web.StreamRespo
     model_scoped = rule.model != "*"
     current = stats.model_in_flight.get(model, 0) if model_scoped else stats.in_flight
     if rule.max_concurrency is not None and current >= rule.max_concurrency:
-        return api.rate_limit_error(call, {"Retry-After": str(rule.retry_after_s or 1)})
+        return api.rate_limit_error(call, {"Retry-After": str(rule.retry_after_s or 1)}, concurrency=True)
     stats.in_flight += 1
     stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
     stats.model_in_flight[model] = stats.model_in_flight.get(model, 0) + 1
@@ -155,7 +155,7 @@ async def _serve(call: Call, api, handler, kind, args, stats) -> web.StreamRespo
         error = rule.error
         if error == "429":
             retry = {"Retry-After": str(rule.retry_after_s)} if rule.retry_after_s is not None else {}
-            return api.rate_limit_error(call, retry)
+            return api.rate_limit_error(call, retry, concurrency=False)
         if error in ("500", "503", "529"):
             return api.server_error(call, error)
         if error == "401":
@@ -165,12 +165,26 @@ async def _serve(call: Call, api, handler, kind, args, stats) -> web.StreamRespo
             call.drop_connection(flush=False)
             return web.Response(status=500)
         try:
-            return await handler(call, *args)
+            resp = await handler(call, *args)
         except BadRequest as exc:
             return api.bad_request(call, exc)
+        if error == "cut_stream" and not resp.prepared:
+            await _cut_body(call, resp)
+        return resp
     finally:
         stats.in_flight -= 1
         stats.model_in_flight[model] -= 1
+
+
+async def _cut_body(call: Call, resp: web.Response) -> None:
+    """`cut_stream` on a non-stream call: announce the whole body, send half of it, hang up."""
+    body = resp.body
+    out = web.StreamResponse(status=resp.status, headers=resp.headers)
+    out.content_length = len(body)
+    call.response = out
+    await out.prepare(call.request)
+    await out.write(body[: len(body) // 2])
+    raise StreamCut
 
 
 def _json(payload: object, status: int = 200) -> web.Response:

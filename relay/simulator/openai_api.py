@@ -86,13 +86,15 @@ def auth_error(call: Call, key: str | None) -> web.Response:
     )
 
 
-def rate_limit_error(call: Call, headers: dict) -> web.Response:
-    limit = call.rule.max_concurrency if call.rule and call.rule.max_concurrency else 1
+def rate_limit_error(call: Call, headers: dict, *, concurrency: bool) -> web.Response:
+    limit = call.rule.max_concurrency if concurrency else 60
+    per = "concurrent requests" if concurrency else "requests per min (RPM)"
+    wait = headers.get("Retry-After", "1")
     return error(
         call,
         429,
-        f"Rate limit reached for {call.model or 'requests'} in organization org-sim on concurrent requests: "
-        f"Limit {limit}, Used {limit}, Requested 1. Please try again in {headers.get('Retry-After', '1')}s.",
+        f"Rate limit reached for {call.model or 'requests'} in organization org-sim on {per}: "
+        f"Limit {limit}, Used {limit}, Requested 1. Please try again in {wait}s.",
         "requests",
         "rate_limit_exceeded",
         headers=headers,
