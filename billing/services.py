@@ -7,12 +7,15 @@ interleave; unique (request_id, kind) ledger lines make settlement happen once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.services import audit_record, audit_snapshot, user_apply_upgrade_rules
@@ -29,6 +32,8 @@ from .models import (
     Wallet,
 )
 from .pricing import to_micro
+
+logger = logging.getLogger(__name__)
 
 # Upper bound for any single money amount: ¥10,000,000.
 MAX_AMOUNT_MICRO = 10_000_000 * 1_000_000
@@ -283,3 +288,84 @@ def setting_set(*, actor, key: str, value: str) -> Setting:
     )
     return setting
 
+
+ABANDONED = "abandoned"
+
+
+def holds_release_stale(
+    *, older_than_s: int, video_older_than_s: int | None = None, limit: int = 1000
+) -> int:
+    """Release holds that nothing released after `older_than_s`: the process that took them died.
+
+    Each hold gets its own transaction under the wallet row lock and is re-checked after
+    the lock, so concurrent sweepers (or a late settlement) release it exactly once; the
+    unique (request_id, kind) ledger constraint backs that up. The usage record says
+    status error / "abandoned" at zero cost, and a settlement arriving later changes
+    nothing. Holds of video jobs, which the worker settles when the job ends, wait
+    `video_older_than_s` instead. Returns how many holds were released.
+    """
+    from groups.models import Model, ModelKind
+
+    now = timezone.now()
+    released = LedgerEntry.objects.filter(kind=LedgerKind.RELEASE, request_id=OuterRef("request_id"))
+    candidates = list(
+        LedgerEntry.objects.filter(
+            kind=LedgerKind.HOLD,
+            request_id__isnull=False,
+            created_at__lt=now - timedelta(seconds=older_than_s),
+        )
+        .exclude(Exists(released))
+        .order_by("id")
+        .values_list("pk", "request_id", "created_at")[:limit]
+    )
+    video_cutoff = now - timedelta(seconds=max(video_older_than_s or 0, older_than_s))
+    video_requests = set(
+        UsageRecord.objects.filter(request_id__in=[c[1] for c in candidates])
+        .filter(
+            Q(endpoint__startswith="/v1/videos")
+            | Q(model_name__in=Model.objects.filter(kind=ModelKind.VIDEO).values("name"))
+        )
+        .values_list("request_id", flat=True)
+    )
+    count = 0
+    for hold_id, request_id, created_at in candidates:
+        if request_id in video_requests and created_at >= video_cutoff:
+            continue
+        count += _hold_release_abandoned(hold_id=hold_id)
+    return count
+
+
+@transaction.atomic
+def _hold_release_abandoned(*, hold_id: int) -> bool:
+    hold = LedgerEntry.objects.get(pk=hold_id)
+    wallet = _locked_wallet(pk=hold.wallet_id)
+    if LedgerEntry.objects.filter(request_id=hold.request_id, kind=LedgerKind.RELEASE).exists():
+        return False
+    amount = -hold.amount_micro
+    wallet.balance_micro += amount
+    wallet.held_micro -= amount
+    try:
+        with transaction.atomic():
+            _post(wallet, LedgerKind.RELEASE, amount, request_id=hold.request_id, memo=ABANDONED)
+    except IntegrityError:
+        return False
+    wallet.save(update_fields=["balance_micro", "held_micro", "updated_at"])
+    if hold.token_id is not None and amount:
+        Token.objects.filter(pk=hold.token_id).update(held_micro=Greatest(F("held_micro") - amount, 0))
+    now = timezone.now()
+    outcome = {
+        "status": UsageStatus.ERROR,
+        "error_code": ABANDONED,
+        "error_message": "The call was abandoned (the gateway process stopped); its hold was released.",
+        "hold_micro": amount,
+        "cost_micro": 0,
+        "uncollected_micro": 0,
+        "settled_at": now,
+    }
+    UsageRecord.objects.update_or_create(
+        request_id=hold.request_id,
+        defaults=outcome,
+        create_defaults={**outcome, "user_id": wallet.user_id, "token_id": hold.token_id},
+    )
+    logger.warning("released abandoned hold %s of %s micro-yuan", hold.request_id, amount)
+    return True
