@@ -44,7 +44,11 @@ class TokenViewSet(
     def create(self, request):
         data = TokenWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token, raw = token_create(user=request.user, **data.validated_data)
+        fields = dict(data.validated_data)
+        enabled = fields.pop("enabled", True)
+        token, raw = token_create(user=request.user, name=fields.pop("name", ""), **fields)
+        if not enabled:
+            token = token_update(token=token, enabled=False)
         token = self._refetch(token)
         token.key = raw
         return Response(TokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
