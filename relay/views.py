@@ -21,6 +21,7 @@ from .chat import handle_chat, parse_body
 from .endpoints import handle_count_tokens, handle_embeddings, handle_images, handle_models
 from .errors import RelayError
 from .flow import Call
+from .ratelimit import arpm_check_token
 from .videos import handle_video_content, handle_video_create, handle_video_get
 
 logger = logging.getLogger("relay")
@@ -52,6 +53,7 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
                 if request.method not in methods:
                     raise RelayError("method_not_allowed", f"Use {' or '.join(methods)} for {request.path}.")
                 token = await authenticate(request)
+                await arpm_check_token(token)
                 snapshot = await aget_snapshot()
                 call = Call(
                     request_id=request_id,
