@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import string
 
 IMAGE_TOKENS = 85
 FILLER = (
@@ -17,7 +16,6 @@ FILLER = (
     "usage numbers stay realistic for billing tests and benchmarks. "
 )
 _WORD = re.compile(r"\s*\S+|\s+$")
-_ALNUM = string.ascii_letters + string.digits
 
 
 def count_tokens(text: str) -> int:
@@ -25,7 +23,7 @@ def count_tokens(text: str) -> int:
 
 
 def new_id(prefix: str, length: int = 24) -> str:
-    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(length))
+    return prefix + secrets.token_hex((length + 1) // 2)[:length]
 
 
 def digest(parts: list[str]) -> bytes:

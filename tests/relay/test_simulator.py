@@ -634,3 +634,19 @@ def test_standalone_server_serves_upstreams(argv):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_client_disconnect_mid_stream_is_recorded(simulator):
+    simulator.configure(upstream="claude-aws", output_tokens=4000, latency_ms=4000)
+    resp = requests.post(
+        simulator.url + "/u/claude-aws/v1/messages",
+        headers={"x-api-key": "sim-claude-aws-key", "anthropic-version": "2023-06-01"},
+        json={"model": "claude-sonnet-4-5", "max_tokens": 8000, "messages": HELLO, "stream": True},
+        stream=True,
+        timeout=10,
+    )
+    lines = resp.iter_lines()
+    assert next(lines) == b"event: message_start"
+    resp.close()
+    wait_for(lambda: simulator.stats()["claude-aws"]["status"] == {"499": 1})
+    assert simulator.stats()["claude-aws"]["in_flight"] == 0
