@@ -6,6 +6,7 @@ Errors always look like {"detail": "...", "code": "...", "errors": {field: [mess
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -20,7 +21,9 @@ from rest_framework.response import Response
 from billing.pricing import PricingError, cny_to_micro, format_cny
 from billing.services import MAX_AMOUNT_MICRO, BillingError, InsufficientBalance
 
-MONEY_PATTERN = r"^-?[0-9]{1,8}(\.[0-9]{1,6})?$"
+MONEY_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$"
+_MONEY = re.compile(MONEY_PATTERN)
+_PRECISE = re.compile(r"^-?[0-9]{1,12}\.[0-9]{7,}$")
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "pattern": MONEY_PATTERN, "example": "0.021600"})
@@ -44,16 +47,17 @@ class MoneyField(serializers.Field):
         return format_cny(value)
 
     def to_internal_value(self, data) -> int:
-        if isinstance(data, bool) or not isinstance(data, (str, int, Decimal)):
+        if isinstance(data, bool) or not isinstance(data, (str, int)):
+            self.fail("invalid")
+        text = str(data).strip()
+        if _PRECISE.match(text):
+            self.fail("precision")
+        if not _MONEY.match(text):
             self.fail("invalid")
         try:
-            amount = Decimal(str(data).strip())
-        except (InvalidOperation, ValueError):
+            amount = Decimal(text)
+        except InvalidOperation:
             self.fail("invalid")
-        if not amount.is_finite():
-            self.fail("invalid")
-        if amount.as_tuple().exponent < -6:
-            self.fail("precision")
         if amount < 0 and not self.allow_negative:
             self.fail("negative")
         if amount == 0 and not self.allow_zero:
