@@ -24,7 +24,7 @@ from .convert.responses import (
     upstream_error_message,
 )
 from .convert.sse import SSEParser
-from .convert.usage import request_chars, usage_from_anthropic, usage_from_openai
+from .convert.usage import estimate_tokens, request_chars, usage_from_anthropic, usage_from_openai
 from .errors import RelayError, json_response
 from .flow import Call, Retry, Served
 from .planner import plan_route
@@ -92,6 +92,7 @@ class ChatRequest:
             if isinstance(body.get("stream_options"), dict)
             else False
         )
+        self.prompt_chars = request_chars(body)
         self._converted: dict[str, dict] = {}
 
     def upstream_body(self, kind: str) -> dict:
@@ -164,7 +165,8 @@ async def handle_chat(request, call: Call, body: dict) -> HttpResponse:
     call.plan = plan_route(
         snapshot=call.snapshot, token=call.token, model_name=model, family="chat", api_format=call.api_format
     )
-    prompt_chars = request_chars(body)
+    chat = ChatRequest(body, call.api_format, request.headers, model=model, stream=stream)
+    prompt_chars = chat.prompt_chars
     estimate = hold_estimate(
         model=call.plan.model,
         billing_mode=call.token.billing_mode,
@@ -173,7 +175,6 @@ async def handle_chat(request, call: Call, body: dict) -> HttpResponse:
         prompt_chars=prompt_chars,
         max_tokens=max_tokens,
     )
-    chat = ChatRequest(body, call.api_format, request.headers, model=model, stream=stream)
     await call.hold(estimate.amount_micro)
     if stream:
         served = await call.dispatch(build=chat.build, accept=first_chunk)
@@ -266,7 +267,7 @@ def stream_converter(chat: ChatRequest, channel_kind: str):
         return streams.AnthropicToOpenAIStream(chat.model, chat.include_usage)
     if channel_kind == "anthropic":
         return streams.AnthropicPassthroughStream()
-    return streams.OpenAIToAnthropicStream(chat.model)
+    return streams.OpenAIToAnthropicStream(chat.model, input_tokens=estimate_tokens(chat.prompt_chars))
 
 
 class ChatStream:

@@ -1,0 +1,151 @@
+"""Relay fixtures: a live ASGI relay (uvicorn in a thread) beside the simulated upstreams.
+
+The relay runs in this process, so it shares the test database (committed data: tests use
+`transactional_db`) and the local-memory cache (saturation counters, routing version).
+SQLite's in-memory test database cannot take concurrent writers from several threads, so
+tests that fire concurrent calls are marked `postgres`.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def relay_server():
+    import uvicorn
+
+    config = uvicorn.Config(
+        "apiyi_admin.asgi:application",
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
+        lifespan="off",
+        loop="asyncio",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="relay-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the relay did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{config.port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@dataclass
+class Live:
+    url: str
+    key: str
+    sim: object
+    _users = 0
+
+    def openai(self, key: str | None = None, **kwargs):
+        import openai
+
+        return openai.OpenAI(
+            base_url=f"{self.url}/v1", api_key=key or self.key, max_retries=0, timeout=30, **kwargs
+        )
+
+    def anthropic(self, key: str | None = None, **kwargs):
+        import anthropic
+
+        return anthropic.Anthropic(
+            base_url=self.url, api_key=key or self.key, max_retries=0, timeout=30, **kwargs
+        )
+
+    @property
+    def token(self):
+        from tokens.keys import hash_key
+        from tokens.models import Token
+
+        return Token.objects.select_related("user").get(key_hash=hash_key(self.key))
+
+    def make_key(
+        self, *, user_group="default", select="ClaudeCode", fallbacks=(), balance_yuan=100, **token_kwargs
+    ) -> str:
+        """A fresh user (pinned to `user_group`) with `balance_yuan` and a token; returns the raw key."""
+        from accounts.services import user_create
+        from billing.services import wallet_recharge
+        from groups.models import TokenGroup, UserGroup
+        from tokens.services import token_create
+
+        Live._users += 1
+        user = user_create(
+            username=f"relayuser{Live._users}",
+            user_group=UserGroup.objects.get(name=user_group),
+            user_group_pinned=True,
+        )
+        if balance_yuan:
+            wallet_recharge(user=user, amount_micro=int(balance_yuan * 1_000_000), payment_ref=f"t-{user.pk}")
+        _, raw = token_create(
+            user=user,
+            name="test",
+            select_group=TokenGroup.objects.get(name=select),
+            fallback_groups=[TokenGroup.objects.get(name=name) for name in fallbacks],
+            **token_kwargs,
+        )
+        return raw
+
+    def token_of(self, raw: str):
+        from tokens.keys import hash_key
+        from tokens.models import Token
+
+        return Token.objects.select_related("user__wallet").get(key_hash=hash_key(raw))
+
+    def record(self, request_id: str):
+        from billing.models import UsageRecord
+
+        return UsageRecord.objects.get(request_id=request_id)
+
+    def settled(self, request_id: str, timeout: float = 15.0):
+        """The usage record once settled: a stream whose client went away settles a moment later.
+
+        Polls gently: SQLite's shared in-memory test database refuses a read that overlaps the
+        relay's write ("table is locked"), which is retried."""
+        from django.db import OperationalError
+
+        from billing.models import UsageRecord
+
+        deadline = time.monotonic() + timeout
+        while True:
+            time.sleep(0.2)
+            try:
+                rec = UsageRecord.objects.filter(request_id=request_id, settled_at__isnull=False).first()
+            except OperationalError:
+                rec = None
+            if rec is not None or time.monotonic() > deadline:
+                return rec
+
+
+@pytest.fixture
+def live(simulator, relay_server, transactional_db, settings):
+    """Demo data pointing at the simulator, and the relay's URL and demo key."""
+    from groups.demo import seed_demo
+
+    settings.RELAY_UPSTREAM_READ_TIMEOUT = 5
+    seeded = seed_demo()
+    return Live(url=relay_server, key=seeded["demo_key"], sim=simulator)
+
+
+@pytest.fixture
+def reconciled():
+    """Asserts after the test that every wallet still equals its ledger."""
+    yield
+    from billing.selectors import wallets_out_of_balance
+
+    assert wallets_out_of_balance() == []
