@@ -23,10 +23,12 @@ Control (`POST /_sim/config`, `GET /_sim/config`, `POST /_sim/reset`, `GET /_sim
 - error: "429" (Retry-After only with retry_after_s), "500"/"503"/"529" (provider error body), "401",
   "reset" (socket aborted, no response), "garbage" (non-JSON body / malformed SSE), "cut_stream" (half
   the events or half the announced body, then the socket closes: no [DONE] / message_stop),
+  "stream_error" (streams send half their events, then the provider's in-stream error event, and end;
+  non-stream calls are unaffected),
   "video_failed" (video jobs are accepted and end as `failed`).
 - video_ms: how long a video job takes (queued for the first 10%, then in_progress, then done).
 Stats per upstream: requests, in_flight, max_in_flight, status counts ("200", "429", …, plus
-"reset", "cut", and "499" when the client hung up mid-stream), and requests per model.
+"reset", "cut", "stream_error", and "499" when the client hung up mid-stream), and requests per model.
 """
 
 from .app import build_app

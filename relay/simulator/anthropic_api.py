@@ -250,6 +250,11 @@ def _event(name: str, data: dict) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+STREAM_ERROR = _event(
+    "error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+)
+
+
 def _deltas(block: dict) -> tuple[dict, list[dict]]:
     """The content_block_start payload and the deltas that rebuild the block."""
     kind = block["type"]
@@ -272,7 +277,7 @@ def _deltas(block: dict) -> tuple[dict, list[dict]]:
 async def _stream(call: Call, message: dict, request_id: str) -> web.StreamResponse:
     usage = message["usage"]
     plan = [_deltas(block) for block in message["content"]]
-    stream = Stream(call, sum(len(d) + 2 for _, d in plan) + 4)
+    stream = Stream(call, sum(len(d) + 2 for _, d in plan) + 4, STREAM_ERROR)
     await stream.start({"request-id": request_id})
     start_usage = dict(usage, output_tokens=1)
     await stream.send(

@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from . import anthropic_api, openai_api, video_api
-from .call import BadRequest, Call, StreamCut
+from .call import BadRequest, Call, StreamCut, StreamFailed
 from .config import Behaviour, PromptCache, Stats, parse_rule
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,9 @@ async def upstream_view(request: web.Request) -> web.StreamResponse:
     except StreamCut:
         call.status = "cut"
         call.drop_connection(flush=True)
+        return call.response
+    except StreamFailed:
+        call.status = "stream_error"
         return call.response
     except ConnectionResetError:
         call.status = "499"

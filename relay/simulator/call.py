@@ -52,9 +52,12 @@ class Call:
 
 
 class Stream:
-    """An SSE response that honours latency spreading and the `cut_stream` fault."""
+    """An SSE response that honours latency spreading and the mid-stream faults.
 
-    def __init__(self, call: Call, n_events: int):
+    `cut_stream` stops half way and drops the socket; `stream_error` sends `error_event` half way
+    and ends the response cleanly, as providers do when they fail after the first byte."""
+
+    def __init__(self, call: Call, n_events: int, error_event: bytes):
         self.call = call
         self.resp = web.StreamResponse(
             status=200,
@@ -62,7 +65,8 @@ class Stream:
         )
         rule = call.rule
         self.delay = rule.latency_ms / 1000 / max(n_events, 1) if rule.latency_ms else 0.0
-        self.cut_after = max(n_events // 2, 1) if rule.error == "cut_stream" else None
+        self.fault_at = max(n_events // 2, 1) if rule.error in ("cut_stream", "stream_error") else None
+        self.error_event = error_event
         self.sent = 0
 
     async def start(self, headers: dict | None = None) -> None:
@@ -73,8 +77,12 @@ class Stream:
         await self.resp.prepare(self.call.request)
 
     async def send(self, data: bytes) -> None:
-        if self.cut_after is not None and self.sent >= self.cut_after:
-            raise StreamCut
+        if self.fault_at is not None and self.sent >= self.fault_at:
+            if self.call.rule.error == "cut_stream":
+                raise StreamCut
+            await self.resp.write(self.error_event)
+            await self.resp.write_eof()
+            raise StreamFailed
         if self.delay and self.sent:
             await asyncio.sleep(self.delay)
         await self.resp.write(data)
@@ -83,3 +91,7 @@ class Stream:
 
 class StreamCut(Exception):
     """Raised inside a stream handler to stop writing; the dispatcher then drops the connection."""
+
+
+class StreamFailed(Exception):
+    """Raised after an in-stream error event was sent and the response ended."""

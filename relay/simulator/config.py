@@ -10,7 +10,19 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, fields
 
-ERRORS = (None, "429", "500", "503", "529", "401", "reset", "garbage", "cut_stream", "video_failed")
+ERRORS = (
+    None,
+    "429",
+    "500",
+    "503",
+    "529",
+    "401",
+    "reset",
+    "garbage",
+    "cut_stream",
+    "stream_error",
+    "video_failed",
+)
 DEFAULT_VIDEO_MS = 2000
 
 

@@ -53,6 +53,15 @@ ERRORS = {
 }
 
 
+STREAM_ERROR = (
+    b"data: "
+    + orjson.dumps(
+        {"error": {"message": ERRORS["500"][3], "type": "server_error", "param": None, "code": None}}
+    )
+    + b"\n\n"
+)
+
+
 def error(
     call: Call,
     status: int,
@@ -337,7 +346,7 @@ async def _stream_chat(
     if include_usage:
         base["usage"] = None
     deltas = json_pieces(arguments) if tool is not None else pieces(text)
-    stream = Stream(call, n * (len(deltas) + 2) + 2)
+    stream = Stream(call, n * (len(deltas) + 2) + 2, STREAM_ERROR)
     await stream.start(headers())
 
     def chunk(index: int, delta: dict, finish_reason: str | None = None) -> bytes:

@@ -427,6 +427,26 @@ def test_cut_stream_ends_without_terminator(simulator):
     assert simulator.stats()["openai-official"]["status"] == {"cut": 2}
 
 
+def test_stream_error_event_after_first_bytes(simulator):
+    simulator.configure(error="stream_error", output_tokens=100)
+    received = []
+    with pytest.raises(openai.APIError, match="The server had an error"):
+        for chunk in oa(simulator).chat.completions.create(model="gpt-5.1", messages=HELLO, stream=True):
+            received.append(chunk)
+    assert received and received[0].choices[0].delta.role == "assistant"
+    events = []
+    with pytest.raises(anthropic.APIStatusError) as exc:
+        for event in an(simulator).messages.create(
+            model="claude-sonnet-4-5", max_tokens=1000, messages=HELLO, stream=True
+        ):
+            events.append(event.type)
+    assert exc.value.body["error"]["type"] == "overloaded_error"
+    assert "content_block_delta" in events and "message_stop" not in events
+    stats = simulator.stats()
+    assert stats["openai-official"]["status"] == stats["claude-official"]["status"] == {"stream_error": 1}
+    assert oa(simulator).chat.completions.create(model="gpt-5.1", messages=HELLO).choices[0].message.content
+
+
 def test_latency_delays_the_first_byte(simulator):
     simulator.configure(upstream="openai-official", latency_ms=3000)
     with pytest.raises(openai.APITimeoutError):
