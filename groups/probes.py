@@ -221,8 +221,12 @@ def probe_record(*, channel: Channel, result: ProbeResult, now=None) -> ProbeOut
         error=result.error,
     )
     saturation.probe_counted(channel.id, result.verdict)
-    if result.verdict == Verdict.SATURATED and result.status_code in SATURATION_STATUSES:
-        saturation.cooldown_start(channel.id, result.retry_after_s)
+    if result.status_code in SATURATION_STATUSES:
+        # the verdict already blocks the channel; a cool-down only adds the upstream's Retry-After
+        if result.retry_after_s:
+            saturation.cooldown_start(channel.id, result.retry_after_s)
+        else:
+            saturation.upstream_429_counted(channel.id)
     saturation.verdict_set(
         channel.id,
         routing,

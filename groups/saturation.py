@@ -173,6 +173,11 @@ def is_saturated(state: dict, max_concurrency: int, now: float | None = None) ->
     return bool(verdict and verdict.get("verdict") == Verdict.SATURATED)
 
 
+def upstream_429_counted(channel_id: int) -> None:
+    """Count an upstream 429 that started no cool-down (cooldown_start counts its own)."""
+    counter_incr(_429_key(channel_id))
+
+
 def probe_counted(channel_id: int, verdict: str) -> None:
     counter_incr(_probe_count_key(channel_id, verdict))
 
