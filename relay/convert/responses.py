@@ -33,12 +33,14 @@ def new_id(prefix: str) -> str:
 
 
 def openai_finish_reason(stop_reason) -> str:
-    return ANTHROPIC_TO_OPENAI_FINISH.get(stop_reason, "stop")
+    return ANTHROPIC_TO_OPENAI_FINISH.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
 def anthropic_stop_reason(finish_reason, *, has_tool_calls: bool = False) -> str:
     if has_tool_calls and finish_reason in (None, "stop"):
         return "tool_use"  # some OpenAI-compatible servers end tool calls with "stop"
+    if not isinstance(finish_reason, str):
+        return "end_turn"
     return OPENAI_TO_ANTHROPIC_STOP.get(finish_reason, "end_turn")
 
 

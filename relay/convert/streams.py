@@ -213,7 +213,8 @@ class AnthropicToOpenAIStream(StreamConverter):
             self.output_chars += len(text)
             return [*self._start(), self._chunk({"reasoning_content": text})] if text else []
         if kind == "input_json_delta":
-            tool = self._tools.get(data.get("index"))
+            index = data.get("index")
+            tool = self._tools.get(index) if isinstance(index, int) else None
             partial = _str(delta.get("partial_json"))
             if tool is None:
                 self.saw_garbage = True
