@@ -76,12 +76,13 @@ def example_models(*, token) -> tuple[str | None, str | None]:
     if not callable_names:
         return None, None
     in_select = set(models_by_group(group_ids=[token.select_group_id]).get(token.select_group_id, []))
-    rows = list(Model.objects.filter(name__in=callable_names).values_list("name", "kind"))
-    rows.sort(key=lambda r: (r[0] not in in_select, r[1] != "text", r[0]))
+    rows = list(Model.objects.filter(name__in=callable_names).values_list("name", "kind", "tier"))
+    # Prefer the select group's own text models, standard tier first (the cheaper everyday choice).
+    rows.sort(key=lambda r: (r[0] not in in_select, r[1] != "text", r[2] != "standard", r[0]))
     openai_model = rows[0][0]
     anthropic_model = None
     if "anthropic" in (token.select_group.api_formats or []):
-        text = [name for name, kind in rows if kind == "text"]
+        text = [name for name, kind, _ in rows if kind == "text"]
         claude = [name for name in text if name.startswith("claude")]
         anthropic_model = (claude or text or [None])[0]
     return openai_model, anthropic_model

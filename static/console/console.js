@@ -10,7 +10,10 @@
   }
 
   function initSortables(root) {
-    (root || document).querySelectorAll("[data-sortable]").forEach(function (list) {
+    root = root || document;
+    var lists = Array.prototype.slice.call(root.querySelectorAll("[data-sortable]"));
+    if (root.matches && root.matches("[data-sortable]")) lists.push(root);
+    lists.forEach(function (list) {
       if (list.dataset.sortableReady) return;
       list.dataset.sortableReady = "1";
       if (window.Sortable) {
@@ -69,9 +72,10 @@
     }
   });
 
+  document.addEventListener("htmx:load", function (event) { initSortables(event.detail.elt); });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
-    initSortables(target);
     if (target.tagName === "DIALOG" || target.closest("dialog")) {
       var dialog = target.tagName === "DIALOG" ? target : target.closest("dialog");
       if (!dialog.open) dialog.showModal();
