@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def serve(host: str, port: int) -> None:
     print(f"simulated upstreams on http://{host}:{port}/u/<name>/v1 (control: /_sim/config)", flush=True)
-    web.run_app(build_app(), host=host, port=port, print=None, access_log=None)
+    web.run_app(
+        build_app(), host=host, port=port, print=None, access_log=None, shutdown_timeout=1.0, backlog=1024
+    )
 
 
 if __name__ == "__main__":

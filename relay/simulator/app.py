@@ -171,6 +171,12 @@ async def _serve(call: Call, api, handler, kind, args, stats) -> web.StreamRespo
             resp = await handler(call, *args)
         except BadRequest as exc:
             return api.bad_request(call, exc)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            if call.response is not None:
+                raise
+            # A body of the wrong shape deep inside (e.g. a string where an object belongs).
+            log.debug("malformed request body", exc_info=True)
+            return api.bad_request(call, BadRequest(f"Invalid request body: {type(exc).__name__}: {exc}"))
         if error == "cut_stream" and not resp.prepared:
             await _cut_body(call, resp)
         return resp

@@ -74,9 +74,9 @@ def start_in_thread(port: int = 0, host: str = "127.0.0.1") -> RunningSimulator:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, host, port)
+            site = web.TCPSite(runner, host, port, shutdown_timeout=1.0, backlog=1024)
             loop.run_until_complete(site.start())
-            bound["port"] = site._server.sockets[0].getsockname()[1]
+            bound["port"] = runner.addresses[0][1]
         except BaseException as exc:  # reported to the starting thread
             bound["error"] = exc
             ready.set()

@@ -670,3 +670,35 @@ def test_client_disconnect_mid_stream_is_recorded(simulator):
     resp.close()
     wait_for(lambda: simulator.stats()["claude-aws"]["status"] == {"499": 1})
     assert simulator.stats()["claude-aws"]["in_flight"] == 0
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("chat/completions", {"model": "m", "messages": "hi"}),
+        (
+            "chat/completions",
+            {"model": "m", "messages": [{"role": "user", "tool_calls": [{"function": "x"}]}]},
+        ),
+        ("chat/completions", {"model": "m", "messages": HELLO, "stream": True, "stream_options": "yes"}),
+        (
+            "chat/completions",
+            {"model": "m", "messages": HELLO, "tools": [{"type": "function", "function": "x"}]},
+        ),
+        ("chat/completions", {"messages": HELLO}),
+        ("embeddings", {"model": "m", "input": 5}),
+        ("images/generations", {"model": "m", "prompt": "cat", "n": "2"}),
+        ("messages", {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": [1]}]}),
+        ("messages", {"model": "m", "max_tokens": 10, "messages": HELLO, "stop_sequences": [1]}),
+        ("messages", {"model": "m", "max_tokens": 10, "messages": [{"role": "robot", "content": "x"}]}),
+        ("messages/count_tokens", {"model": "m", "messages": [], "system": 3}),
+    ],
+)
+def test_malformed_bodies_get_400_in_provider_format(simulator, path, body):
+    headers = {"Authorization": "Bearer sim-up-key", "anthropic-version": "2023-06-01"}
+    resp = requests.post(simulator.base_url("up") + "/" + path, headers=headers, json=body, timeout=10)
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["message"]
+    if path.startswith("messages"):
+        assert resp.json()["type"] == "error"
