@@ -168,15 +168,19 @@ class ModelCatalogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 # ---- operator resources -----------------------------------------------------------------------
 
 
-class OperatorViewSet(ServiceSaveMixin, viewsets.GenericViewSet):
+class OperatorViewSet(viewsets.GenericViewSet):
     permission_classes = OPERATOR_PERMISSIONS
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
 
 class _ListCreateUpdate(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin
+    ServiceSaveMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
 ):
-    pass
+    """Writes go through `service_save` (ServiceSaveMixin comes first in the MRO)."""
 
 
 class OperatorUserGroupViewSet(_ListCreateUpdate, OperatorViewSet):
