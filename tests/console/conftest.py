@@ -63,7 +63,9 @@ def make_usage():
             return usage_record_failure(request_id=request_id, user_id=user.pk, record=record)
         record.setdefault("status", "success")
         record.setdefault("http_status", 200)
-        return usage_settle(request_id=request_id, user_id=user.pk, cost_micro=cost_micro, record=record).record
+        return usage_settle(
+            request_id=request_id, user_id=user.pk, cost_micro=cost_micro, record=record
+        ).record
 
     return make
 

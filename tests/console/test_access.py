@@ -1,13 +1,32 @@
 """Every console page: anonymous users are sent to the login page, customers never see
 operator pages, and nobody sees another user's objects."""
 
-import pytest
 
-USER_PAGES = ["/", "/tokens/", "/tokens/new/", "/prices/", "/usage/", "/usage/export.csv", "/why/", "/wallet/",
-              "/wallet/recharge/"]
-OPS_PAGES = ["/ops/token-groups/", "/ops/token-groups/new/", "/ops/user-groups/", "/ops/user-groups/new/",
-             "/ops/channels/", "/ops/channels/new/", "/ops/models/", "/ops/models/new/", "/ops/users/",
-             "/ops/audit/", "/ops/bonus-tiers/", "/ops/settings/"]
+USER_PAGES = [
+    "/",
+    "/tokens/",
+    "/tokens/new/",
+    "/prices/",
+    "/usage/",
+    "/usage/export.csv",
+    "/why/",
+    "/wallet/",
+    "/wallet/recharge/",
+]
+OPS_PAGES = [
+    "/ops/token-groups/",
+    "/ops/token-groups/new/",
+    "/ops/user-groups/",
+    "/ops/user-groups/new/",
+    "/ops/channels/",
+    "/ops/channels/new/",
+    "/ops/models/",
+    "/ops/models/new/",
+    "/ops/users/",
+    "/ops/audit/",
+    "/ops/bonus-tiers/",
+    "/ops/settings/",
+]
 
 
 def test_anonymous_is_sent_to_login(client, demo):
@@ -86,7 +105,8 @@ def test_wrong_password_shows_an_error(client, customer):
 
 def test_csrf_is_enforced(client_for, customer, groups):
     c = client_for(customer)
-    response = c.post("/tokens/new/", {"name": "x", "select_group": groups["Default"].pk,
-                                       "billing_mode": "usage_first"})
+    response = c.post(
+        "/tokens/new/", {"name": "x", "select_group": groups["Default"].pk, "billing_mode": "usage_first"}
+    )
     assert response.status_code == 403
     assert not customer.tokens.exists()
