@@ -88,7 +88,8 @@ def simulator_server():
 @pytest.fixture
 def simulator(simulator_server):
     """The simulator with no rules, empty stats and no video jobs: `.port`, `.url`, `.base_url(name)`,
-    `.configure(**rule)`, `.rules()`, `.reset()`, `.stats()` (see relay/simulator/testing.py)."""
+    `.configure(**rule)`, `.rules()`, `.reset()`, `.stats()`, `.requests(name)`; see
+    relay/simulator/testing.py. Request it before `demo` or not: SIM_PORT is set first either way."""
     simulator_server.reset()
     yield simulator_server
     simulator_server.reset()

@@ -14,7 +14,8 @@ Prompt caching: OpenAI reports `cached_tokens` (multiples of 128) when the same 
 (everything but the last message) was seen before on that upstream+model; Anthropic writes then reads
 the prefix up to the last `cache_control` block when it is >=1024 tokens.
 
-Control (`POST /_sim/config`, `GET /_sim/config`, `POST /_sim/reset`, `GET /_sim/stats`): a rule is
+Control (`POST /_sim/config`, `GET /_sim/config`, `POST /_sim/reset`, `GET /_sim/stats`,
+`GET /_sim/requests?upstream=<name>`: the last 100 requests it received, auth redacted): a rule is
 `{"upstream", "model", "max_concurrency", "latency_ms", "error", "retry_after_s", "output_tokens",
 "video_ms"}`; the most specific rule wins as a whole (upstream+model, upstream, model, "*").
 - max_concurrency: in-flight calls counted per upstream (or per upstream+model when the rule names

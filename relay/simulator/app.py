@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 import orjson
 from aiohttp import web
@@ -26,14 +27,38 @@ class Simulator:
         self.stats = Stats()
         self.cache = PromptCache()
         self.videos: dict[str, video_api.Job] = {}
+        self.journal: dict[str, deque[dict]] = {}
 
     def reset(self) -> None:
         self.behaviour.clear()
         self.stats.clear()
         self.cache.clear()
         self.videos.clear()
+        self.journal.clear()
+
+    def record(self, call: Call) -> None:
+        """Keep what the upstream received (auth redacted) so tests can check what a relay forwarded."""
+        request = call.request
+        headers = {
+            k.lower(): "<redacted>" if k.lower() in _SECRET_HEADERS else v for k, v in request.headers.items()
+        }
+        journal = self.journal.get(call.upstream)
+        if journal is None:
+            journal = self.journal[call.upstream] = deque(maxlen=JOURNAL_SIZE)
+        journal.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": headers,
+                "body": call.body,
+                "status": call.status,
+            }
+        )
 
 
+JOURNAL_SIZE = 100
+_SECRET_HEADERS = ("authorization", "x-api-key")
 SIM = web.AppKey("simulator", Simulator)
 FORMATS = {"openai": openai_api, "anthropic": anthropic_api}
 
@@ -123,6 +148,7 @@ async def upstream_view(request: web.Request) -> web.StreamResponse:
         return call.response or web.Response(status=499)
     finally:
         stats.status[call.status] = stats.status.get(call.status, 0) + 1
+        sim.record(call)
 
 
 async def _serve(call: Call, api, handler, kind, args, stats) -> web.StreamResponse:
@@ -225,6 +251,15 @@ async def stats(request: web.Request) -> web.Response:
     return _json(request.app[SIM].stats.as_dict())
 
 
+async def journal(request: web.Request) -> web.Response:
+    """Requests an upstream received, oldest first (`?upstream=<name>`; all upstreams without it)."""
+    journals = request.app[SIM].journal
+    name = request.query.get("upstream")
+    if name is not None:
+        return _json({"requests": list(journals.get(name, ()))})
+    return _json({"requests": {n: list(j) for n, j in journals.items()}})
+
+
 async def health(request: web.Request) -> web.Response:
     return _json({"ok": True})
 
@@ -236,6 +271,7 @@ def build_app() -> web.Application:
     app.router.add_post("/_sim/config", config_post)
     app.router.add_post("/_sim/reset", reset)
     app.router.add_get("/_sim/stats", stats)
+    app.router.add_get("/_sim/requests", journal)
     app.router.add_get("/_sim/health", health)
     app.router.add_route("*", "/u/{upstream}/v1/{path:.*}", upstream_view)
     return app

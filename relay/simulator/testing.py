@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import urllib.parse
 import urllib.request
 
 import orjson
@@ -56,6 +57,13 @@ class RunningSimulator:
 
     def stats(self) -> dict:
         return self._call("GET", "/_sim/stats")
+
+    def requests(self, upstream: str) -> list[dict]:
+        """What `upstream` received, oldest first: method, path, query, headers (auth redacted),
+        body and the status it answered."""
+        return self._call("GET", "/_sim/requests?" + urllib.parse.urlencode({"upstream": upstream}))[
+            "requests"
+        ]
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)

@@ -561,6 +561,25 @@ def test_stats_prove_which_upstreams_were_called(simulator):
     assert simulator.stats() == {}
 
 
+def test_journal_shows_what_an_upstream_received(simulator):
+    system = [{"type": "text", "text": "first"}, {"type": "text", "text": "second"}]
+    an(simulator, "claude-aws").messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=10,
+        system=system,
+        messages=HELLO,
+        extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
+        extra_query={"beta": "true"},
+    )
+    [seen] = simulator.requests("claude-aws")
+    assert seen["method"] == "POST" and seen["path"] == "/u/claude-aws/v1/messages"
+    assert seen["query"] == {"beta": "true"} and seen["status"] == "200"
+    assert seen["headers"]["anthropic-beta"] == "prompt-caching-2024-07-31"
+    assert seen["headers"]["anthropic-version"] and seen["headers"]["authorization"] == "<redacted>"
+    assert seen["body"]["system"] == system
+    assert simulator.requests("claude-official") == []
+
+
 def test_unknown_path_is_404(simulator):
     resp = requests.get(simulator.base_url("x") + "/nothing", timeout=10)
     assert resp.status_code == 404 and resp.json()["error"]["message"] == "Invalid URL (GET /u/x/v1/nothing)"
