@@ -121,6 +121,8 @@ class ChatRequest:
 def upstream_client_error(status: int, raw: bytes) -> RelayError:
     """A 4xx the upstream blamed on the request itself: passed on in the client's format."""
     message = upstream_error_message(raw) or f"The upstream rejected the request (HTTP {status})."
+    if status >= 500:
+        return RelayError("upstream", f"The upstream timed out (HTTP {status}): {message}", status=status)
     return RelayError("invalid_request", message, status=status)
 
 

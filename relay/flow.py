@@ -30,9 +30,10 @@ from .router import order_channels
 
 logger = logging.getLogger("relay")
 
-# Upstream statuses that move on to the next channel (504: the upstream may have done the work).
-FAILOVER_STATUSES = frozenset({401, 403, 404, 408, 409, 425, 500, 502, 503, 520, 521, 522, 523, 524, 529})
+# Upstream answers blamed on the request itself: passed on to the client, no failover.
 CLIENT_ERROR_STATUSES = frozenset({400, 413, 415, 422})
+# 504: the upstream may have done the work, so it is not retried elsewhere (reported as is).
+NO_FAILOVER_STATUSES = CLIENT_ERROR_STATUSES | {504}
 
 
 class Retry(Exception):
@@ -274,10 +275,10 @@ class Call:
         except aiohttp.ClientError as exc:
             raise Retry("connect_error", detail=type(exc).__name__) from None
         try:
-            if response.status == 429:
+            if response.status in (429, 529):  # 529: Anthropic's "overloaded" is saturation too
                 retry_after = upstream.retry_after_seconds(response.headers.get("Retry-After"))
-                raise Retry("upstream_429", 429, str(retry_after) if retry_after else "")
-            if response.status in FAILOVER_STATUSES or (response.status >= 500 and response.status != 504):
+                raise Retry("upstream_429", response.status, str(retry_after) if retry_after else "")
+            if response.status >= 400 and response.status not in NO_FAILOVER_STATUSES:
                 raise Retry(f"upstream_{response.status}", response.status)
             result = await accept(response)
         except Retry:

@@ -8,6 +8,7 @@ tests that fire concurrent calls are marked `postgres`.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -43,6 +44,11 @@ def relay_server():
             raise RuntimeError("the relay did not start")
         time.sleep(0.05)
     yield f"http://127.0.0.1:{config.port}"
+    from relay import upstream
+
+    for loop, session in list(upstream._sessions.items()):
+        if loop.is_running():
+            asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=10)
     server.should_exit = True
     thread.join(timeout=10)
 
