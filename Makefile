@@ -40,5 +40,18 @@ pytest: install
 
 test: lint check pytest
 
+# Side-by-side benchmark (minutes): direct upstream vs relay vs LiteLLM; see bench/run.py.
+# LiteLLM gets its own virtual environment; it is never a project dependency.
+LITELLM_VERSION ?= 1.108.7
+bench: install bench/.venv-litellm/.installed
+	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
+		|| echo "wrk not installable here: the Python load generator stands in"
+	$(PY) bench/run.py
+
+bench/.venv-litellm/.installed:
+	test -x bench/.venv-litellm/bin/python || $(PYTHON) -m venv bench/.venv-litellm
+	bench/.venv-litellm/bin/pip install -q --disable-pip-version-check 'litellm[proxy]==$(LITELLM_VERSION)'
+	touch $@
+
 clean:
 	rm -rf $(VENV) var staticfiles

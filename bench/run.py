@@ -1,0 +1,1003 @@
+"""Side-by-side benchmark: the direct upstream, our relay and a LiteLLM proxy, in one run.
+
+`make bench` runs it. It starts on loopback (free ports) the minimal upstream
+(bench/upstream.py), the relay under uvicorn with BENCH_WORKERS workers (PostgreSQL database
+`bench` and Redis db 9 when they answer, else SQLite and local memory) with billing and usage
+records on, and a LiteLLM proxy with the same worker count from bench/.venv-litellm, pointed at
+the same upstream. Then, alternating between targets in every round:
+
+1. sequential latency (one connection) and what each proxy adds over the direct upstream;
+2. throughput and latency at BENCH_CONNECTIONS concurrent connections, non-streaming;
+3. streaming: time to first byte, and BENCH_STREAMS concurrent slow streams held by ONE
+   proxy process (resident memory per stream, errors);
+4. failover: the token's select group is saturated (its upstream answers 429) and a fallback
+   group serves the call; what that adds over a normal call.
+
+Load: wrk (C, epoll; a Lua script posts the body) for phases 1, 2 and 4 because it costs far
+less CPU per request than any Python client on this 2-core machine; a Python aiohttp generator
+in its own process for streaming (wrk cannot see a first byte) and as wrk's stand-in when wrk
+is missing. Prints a table with ratios, writes bench/results/latest.json and latest.md, and
+refreshes the README's Performance section (BENCH_README=0 to skip).
+
+Durations and sizes come from BENCH_* environment variables (see `Config`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PY = sys.executable
+LITELLM_VENV = BENCH / ".venv-litellm"
+README = ROOT / "README.md"
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+MODEL = "bench-model"
+SLOW_MODEL = "bench-slow"
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+@dataclass
+class Config:
+    workers: int = field(default_factory=lambda: _env_int("BENCH_WORKERS", 2))
+    rounds: int = field(default_factory=lambda: _env_int("BENCH_ROUNDS", 2))
+    warmup_s: float = field(default_factory=lambda: _env_float("BENCH_WARMUP_SECONDS", 2))
+    sequential_s: float = field(default_factory=lambda: _env_float("BENCH_SEQ_SECONDS", 5))
+    load_s: float = field(default_factory=lambda: _env_float("BENCH_LOAD_SECONDS", 8))
+    connections: int = field(default_factory=lambda: _env_int("BENCH_CONNECTIONS", 50))
+    ttfb_requests: int = field(default_factory=lambda: _env_int("BENCH_TTFB_REQUESTS", 200))
+    streams: int = field(default_factory=lambda: _env_int("BENCH_STREAMS", 1000))
+    stream_chunks: int = field(default_factory=lambda: _env_int("BENCH_STREAM_CHUNKS", 20))
+    slow_chunks: int = field(default_factory=lambda: _env_int("BENCH_SLOW_CHUNKS", 10))
+    slow_delay_ms: int = field(default_factory=lambda: _env_int("BENCH_SLOW_DELAY_MS", 600))
+    failover_s: float = field(default_factory=lambda: _env_float("BENCH_FAILOVER_SECONDS", 4))
+    backend: str = field(default_factory=lambda: os.environ.get("BENCH_BACKEND", "auto"))
+    loadgen: str = field(default_factory=lambda: os.environ.get("BENCH_LOADGEN", "auto"))
+    litellm: bool = field(default_factory=lambda: os.environ.get("BENCH_LITELLM", "1") != "0")
+    litellm_streams: bool = field(default_factory=lambda: os.environ.get("BENCH_LITELLM_STREAMS", "1") != "0")
+    database_url: str = field(
+        default_factory=lambda: os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench"
+        )
+    )
+    redis_url: str = field(
+        default_factory=lambda: os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+    )
+    out: str = field(
+        default_factory=lambda: os.environ.get("BENCH_OUT", str(BENCH / "results" / "latest.json"))
+    )
+    readme: bool = field(default_factory=lambda: os.environ.get("BENCH_README", "1") != "0")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout=10):
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+# --- processes -------------------------------------------------------------------------
+
+
+class Service:
+    """A server process started (and always stopped) by the benchmark, in its own process group."""
+
+    def __init__(self, name: str, cmd: list[str], *, port: int, health: str, env: dict, log_dir: Path):
+        self.name = name
+        self.cmd = cmd
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.health = health
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Service:
+        log(f"starting {self.name} on :{self.port}")
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            self.cmd,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited ({self.proc.returncode}); see {self.log_path}:\n{self.tail()}"
+                )
+            try:
+                status, _ = http("GET", self.url + self.health, timeout=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s; see {self.log_path}:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+        self._log.close()
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the process and all its descendants."""
+        return sum(_rss(pid) for pid in _tree(self.proc.pid))
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler(threading.Thread):
+    """Samples a service's resident memory every 50 ms; keeps the peak."""
+
+    def __init__(self, service: Service):
+        super().__init__(daemon=True)
+        self.service = service
+        self.peak = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.peak = max(self.peak, self.service.rss_bytes())
+            self._halt.wait(0.05)
+
+    def stop(self) -> int:
+        self._halt.set()
+        self.join()
+        return self.peak
+
+
+# --- backends --------------------------------------------------------------------------
+
+
+def detect_backend(cfg: Config) -> dict:
+    """PostgreSQL `bench` and Redis db 9 when they answer (creating the database), else embedded."""
+    if cfg.backend == "embedded":
+        return {}
+    env = {}
+    try:
+        import psycopg
+        from psycopg import sql
+
+        target = urllib.parse.urlsplit(cfg.database_url)
+        dbname = target.path.lstrip("/")
+        admin = cfg.database_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, connect_timeout=3, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        env["DATABASE_URL"] = cfg.database_url
+    except Exception as exc:
+        if cfg.backend == "services":
+            raise RuntimeError(f"PostgreSQL unreachable at {cfg.database_url}: {exc}") from exc
+        log(f"PostgreSQL not reachable ({type(exc).__name__}): using SQLite")
+    try:
+        import redis
+
+        redis.Redis.from_url(cfg.redis_url, socket_connect_timeout=2).ping()
+        env["REDIS_URL"] = cfg.redis_url
+    except Exception as exc:
+        if cfg.backend == "services":
+            raise RuntimeError(f"Redis unreachable at {cfg.redis_url}: {exc}") from exc
+        log(f"Redis not reachable ({type(exc).__name__}): using local memory")
+    return env
+
+
+# --- load generation -------------------------------------------------------------------
+
+
+def chat_body(model: str, *, stream: bool = False) -> str:
+    body = {"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":"))
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    auth: str = ""
+    failover: dict[str, tuple[str, str]] = field(default_factory=dict)  # variant → (auth, model)
+
+    def headers(self, auth: str | None = None) -> dict:
+        auth = self.auth if auth is None else auth
+        return {"Content-Type": "application/json", **({"Authorization": auth} if auth else {})}
+
+
+class Load:
+    def __init__(self, cfg: Config):
+        wrk = shutil.which("wrk")
+        if cfg.loadgen == "wrk" and not wrk:
+            raise RuntimeError("BENCH_LOADGEN=wrk but wrk is not installed (apt-get install wrk)")
+        self.wrk = wrk if cfg.loadgen in ("auto", "wrk") else None
+        self.name = "wrk" if self.wrk else "python (aiohttp)"
+
+    def closed(self, target: Target, *, connections: int, seconds: float, auth=None, model=MODEL) -> dict:
+        body = chat_body(model)
+        if self.wrk:
+            return self._wrk(
+                target, body, target.headers(auth).get("Authorization", ""), connections, seconds
+            )
+        return loadgen(
+            "closed",
+            target,
+            body,
+            auth,
+            ["--connections", str(connections), "--seconds", str(seconds)],
+            timeout=seconds + 60,
+        )
+
+    def _wrk(self, target: Target, body: str, auth: str, connections: int, seconds: float) -> dict:
+        env = {**os.environ, "BENCH_BODY": body, "BENCH_AUTH": auth}
+        cmd = [
+            self.wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(seconds, 1):.0f}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(BENCH / "wrk_post.lua"),
+            target.url + "/v1/chat/completions",
+        ]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)  # noqa: S603
+        line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
+        raw = json.loads(line[len("BENCH_JSON ") :])
+        errors = raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
+        return {
+            "requests": raw["requests"],
+            "rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+            "status_errors": raw["status_errors"],
+            "other_errors": errors,
+            "p50_ms": raw["p50_us"] / 1000,
+            "p90_ms": raw["p90_us"] / 1000,
+            "p99_ms": raw["p99_us"] / 1000,
+            "max_ms": raw["max_us"] / 1000,
+        }
+
+
+def loadgen(mode: str, target: Target, body: str, auth, extra: list[str], timeout: float) -> dict:
+    cmd = [PY, str(BENCH / "loadgen.py"), mode, "--url", target.url + "/v1/chat/completions", "--body", body]
+    for name, value in target.headers(auth).items():
+        cmd += ["--header", f"{name}: {value}"]
+    out = subprocess.run(cmd + extra, capture_output=True, text=True, timeout=timeout, check=True)  # noqa: S603
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def check_answer(target: Target) -> None:
+    """One real request first: a target that answers wrongly must not be timed."""
+    status, body = http(
+        "POST", target.url + "/v1/chat/completions", chat_body(MODEL).encode(), target.headers()
+    )
+    if status != 200 or b'"choices"' not in body:
+        raise RuntimeError(f"{target.name} answered {status}: {body[:500]!r}")
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+def median_of(rounds: list[dict]) -> dict:
+    keys = [k for k, v in rounds[0].items() if isinstance(v, int | float)]
+    out = {k: round(statistics.median(r[k] for r in rounds), 3) for k in keys}
+    for k in ("requests", "status_errors", "other_errors", "errors"):
+        if k in rounds[0]:
+            out[k] = sum(r[k] for r in rounds)
+    out["rounds"] = rounds
+    return out
+
+
+class Bench:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.services: list[Service] = []
+        self.tmp = Path(tempfile.mkdtemp(prefix="apiyi-bench-"))
+        self.load = Load(cfg)
+        self.results: dict = {}
+        self.started = datetime.now(UTC)
+        self.litellm_key = "sk-bench-master-" + secrets.token_urlsafe(24)
+
+    def service(self, *args, **kwargs) -> Service:
+        svc = Service(*args, **kwargs, log_dir=self.tmp)
+        self.services.append(svc)
+        return svc.start()
+
+    def stop_all(self) -> None:
+        for svc in reversed(self.services):
+            svc.stop()
+
+    # setup
+
+    def start(self) -> None:
+        cfg = self.cfg
+        port = free_port()
+        self.upstream = self.service(
+            "upstream",
+            [
+                PY,
+                str(BENCH / "upstream.py"),
+                "--port",
+                str(port),
+                "--chunks",
+                str(cfg.stream_chunks),
+                "--slow-chunks",
+                str(cfg.slow_chunks),
+                "--slow-delay-ms",
+                str(cfg.slow_delay_ms),
+            ],
+            port=port,
+            health="/_stats",
+            env=os.environ.copy(),
+        )
+        backend_env = detect_backend(cfg)
+        self.django_env = {
+            **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
+            **backend_env,
+            "VAR_DIR": str(self.tmp / "var"),
+            "SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "apiyi_admin.settings",
+        }
+        self.upstream.wait_ready()
+        log("migrating and seeding the bench user, groups, channels and tokens")
+        setup = self.django("setup", "--upstream", self.upstream.url)
+        self.keys = setup["keys"]
+        self.backend = {"database": setup["database"], "cache": setup["cache"]}
+        log(f"relay backend: {self.backend['database']} + {self.backend['cache']}")
+        self.relay = self.start_relay(cfg.workers, "relay")
+        self.litellm = None
+        if cfg.litellm:
+            self.litellm = self.start_litellm(cfg.workers, "litellm")
+        self.relay.wait_ready()
+        if self.litellm:
+            self.litellm.wait_ready(timeout=240)
+        auth = {name: f"Bearer {key}" for name, key in self.keys.items()}
+        self.targets = [
+            Target("direct", self.upstream.url),
+            Target(
+                "relay",
+                self.relay.url,
+                auth["main"],
+                {
+                    "normal": (auth["main"], MODEL),
+                    "busy": (auth["busy"], MODEL),
+                    "cooling": (auth["cooling"], MODEL),
+                },
+            ),
+        ]
+        if self.litellm:
+            master = f"Bearer {self.litellm_key}"
+            self.targets.append(
+                Target(
+                    "litellm",
+                    self.litellm.url,
+                    master,
+                    {
+                        "normal": (master, MODEL),
+                        "busy": (master, "bench-busy"),
+                        "cooling": (master, "bench-cooling"),
+                    },
+                )
+            )
+        for target in self.targets:
+            check_answer(target)
+
+    def start_relay(self, workers: int, name: str) -> Service:
+        """The relay as production runs it: uvicorn, uvloop, httptools, no access log."""
+        port = free_port()
+        cmd = [
+            PY,
+            "-m",
+            "uvicorn",
+            "apiyi_admin.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "4096",
+            "--timeout-worker-healthcheck",
+            "60",
+        ]
+        return self.service(name, cmd, port=port, health="/healthz", env=self.django_env)
+
+    def start_litellm(self, workers: int, name: str) -> Service:
+        exe = LITELLM_VENV / "bin" / "litellm"
+        if not exe.exists():
+            raise RuntimeError(
+                f"{exe} is missing: run `make bench` (it installs LiteLLM there) or BENCH_LITELLM=0"
+            )
+        config = self.tmp / "litellm.yaml"
+        config.write_text(litellm_config(self.upstream.url))
+        port = free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
+            "LITELLM_MASTER_KEY": self.litellm_key,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_TELEMETRY": "False",
+            "NO_DOCS": "True",
+        }
+        cmd = [
+            str(exe),
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num_workers",
+            str(workers),
+            "--timeout_worker_healthcheck",
+            "120",
+        ]
+        return self.service(name, cmd, port=port, health="/health/liveliness", env=env)
+
+    def django(self, *args: str) -> dict:
+        out = subprocess.run(  # noqa: S603
+            [PY, str(BENCH / "django_side.py"), *args],
+            env=self.django_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=ROOT,
+        )
+        if out.returncode:
+            raise RuntimeError(f"django_side {args[0]} failed:\n{out.stderr[-3000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    # phases
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        for target in self.targets:
+            log(f"warm-up {target.name}")
+            self.load.closed(target, connections=cfg.connections, seconds=cfg.warmup_s)
+        self.results["sequential"] = self.alternate(
+            "sequential (1 connection)",
+            lambda t: self.load.closed(t, connections=1, seconds=cfg.sequential_s),
+        )
+        self.results["concurrent"] = self.alternate(
+            f"concurrent ({cfg.connections} connections)",
+            lambda t: self.load.closed(t, connections=cfg.connections, seconds=cfg.load_s),
+        )
+        per_round = max(cfg.ttfb_requests // cfg.rounds, 1)
+        self.results["stream_ttfb"] = self.alternate(
+            "streaming time to first byte",
+            lambda t: loadgen(
+                "ttfb", t, chat_body(MODEL, stream=True), None, ["--count", str(per_round)], 300
+            ),
+        )
+        self.results["streams"] = self.held_streams()
+        self.results["failover"] = self.failover()
+        return self.results
+
+    def alternate(self, title: str, measure) -> dict:
+        rounds: dict[str, list[dict]] = {t.name: [] for t in self.targets}
+        for r in range(self.cfg.rounds):
+            for target in self.targets:
+                log(f"{title}: {target.name}, round {r + 1}/{self.cfg.rounds}")
+                rounds[target.name].append(measure(target))
+        return {name: median_of(values) for name, values in rounds.items()}
+
+    def held_streams(self) -> dict:
+        """BENCH_STREAMS slow streams at once through ONE process of each proxy; its memory."""
+        cfg = self.cfg
+        out = {}
+        singles = [("relay", lambda: self.start_relay(1, "relay-1"))]
+        if self.litellm and cfg.litellm_streams:
+            singles.append(("litellm", lambda: self.start_litellm(1, "litellm-1")))
+        stream_body = chat_body(SLOW_MODEL, stream=True)
+        for name, starter in singles:
+            svc = starter()
+            svc.wait_ready(timeout=240)
+            target = Target(name, svc.url, next(t.auth for t in self.targets if t.name == name))
+            log(f"{cfg.streams} concurrent slow streams through one {name} process")
+            loadgen(
+                "streams",
+                target,
+                stream_body,
+                None,
+                ["--count", "20", "--expect-chunks", str(cfg.slow_chunks)],
+                300,
+            )
+            time.sleep(0.5)
+            base = svc.rss_bytes()
+            sampler = RssSampler(svc)
+            sampler.start()
+            result = loadgen(
+                "streams",
+                target,
+                stream_body,
+                None,
+                ["--count", str(cfg.streams), "--expect-chunks", str(cfg.slow_chunks)],
+                600,
+            )
+            peak = sampler.stop()
+            result.update(
+                rss_base_mb=round(base / 2**20, 1),
+                rss_peak_mb=round(peak / 2**20, 1),
+                rss_per_stream_kb=round((peak - base) / max(cfg.streams, 1) / 1024, 1),
+                processes=len(_tree(svc.proc.pid)),
+            )
+            out[name] = result
+            svc.stop()
+        return out
+
+    def failover(self) -> dict:
+        """Sequential calls whose select group is saturated, alternating with normal calls."""
+        cfg = self.cfg
+        out: dict[str, dict[str, list[dict]]] = {}
+        proxies = [t for t in self.targets if t.failover]
+        for r in range(cfg.rounds):
+            for target in proxies:
+                for variant, (auth, model) in target.failover.items():
+                    log(f"failover ({variant}): {target.name}, round {r + 1}/{cfg.rounds}")
+                    http("POST", self.upstream.url + "/_stats/reset")
+                    result = self.load.closed(
+                        target, connections=1, seconds=cfg.failover_s, auth=auth, model=model
+                    )
+                    stats = json.loads(http("GET", self.upstream.url + "/_stats")[1])
+                    result["upstream_429s"] = stats["r429"]
+                    out.setdefault(target.name, {}).setdefault(variant, []).append(result)
+        return {name: {v: median_of(rs) for v, rs in variants.items()} for name, variants in out.items()}
+
+    def billing(self) -> dict:
+        stats = self.django("stats", "--since", self.started.isoformat())
+        phases = ("sequential", "concurrent")
+        relay_requests = sum(self.results[p]["relay"]["requests"] for p in phases)
+        relay_requests += sum(v["requests"] for v in self.results["failover"]["relay"].values())
+        return {**stats, "relay_requests_timed": relay_requests}
+
+
+def litellm_config(upstream: str) -> str:
+    """LiteLLM at its lightest: master key only (no database), no retries; fallbacks for failover."""
+    entries = [
+        ("bench-model", "openai/bench-model", "/v1"),
+        ("bench-slow", "openai/bench-slow", "/v1"),
+        ("bench-busy", "openai/bench-model", "/r429/0.001/v1"),
+        ("bench-cooling", "openai/bench-model", "/r429/60/v1"),
+    ]
+    lines = ["model_list:"]
+    for name, model, path in entries:
+        lines += [
+            f"  - model_name: {name}",
+            "    litellm_params:",
+            f"      model: {model}",
+            f"      api_base: {upstream}{path}",
+            "      api_key: sk-bench-upstream",
+            "      max_retries: 0",
+        ]
+    lines += [
+        "router_settings:",
+        "  num_retries: 0",
+        '  fallbacks: [{"bench-busy": ["bench-model"]}, {"bench-cooling": ["bench-model"]}]',
+        "litellm_settings:",
+        "  num_retries: 0",
+        "  request_timeout: 60",
+        "  telemetry: false",
+        "  drop_params: true",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- report ----------------------------------------------------------------------------
+
+
+def _get(results: dict, *path):
+    node = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _sub(a, b):
+    return None if a is None or b is None else round(a - b, 3)
+
+
+def _ratio(a, b):
+    return None if a is None or b in (None, 0) else round(a / b, 3)
+
+
+def build_rows(res: dict) -> list[dict]:
+    rows = []
+
+    def row(metric: str, unit: str, direct=None, relay=None, litellm=None, better: str = "lower"):
+        rows.append(
+            {
+                "metric": metric,
+                "unit": unit,
+                "direct": direct,
+                "relay": relay,
+                "litellm": litellm,
+                "relay_vs_litellm": _ratio(relay, litellm),
+                "relay_vs_direct": _ratio(relay, direct),
+                "better": better,
+            }
+        )
+
+    def trio(*path):
+        return {t: _get(res, path[0], t, *path[1:]) for t in ("direct", "relay", "litellm")}
+
+    for pct in ("p50", "p99"):
+        v = trio("sequential", f"{pct}_ms")
+        row(f"sequential latency {pct}", "ms", **v)
+    for pct in ("p50", "p99"):
+        v = trio("sequential", f"{pct}_ms")
+        row(
+            f"sequential added {pct} (over direct)",
+            "ms",
+            None,
+            _sub(v["relay"], v["direct"]),
+            _sub(v["litellm"], v["direct"]),
+        )
+    row("throughput at N connections", "req/s", **trio("concurrent", "rps"), better="higher")
+    row("latency p50 at N connections", "ms", **trio("concurrent", "p50_ms"))
+    row("latency p99 at N connections", "ms", **trio("concurrent", "p99_ms"))
+    errors = {
+        t: _sub(
+            (_get(res, "concurrent", t, "status_errors") or 0)
+            + (_get(res, "concurrent", t, "other_errors") or 0),
+            0,
+        )
+        if _get(res, "concurrent", t)
+        else None
+        for t in ("direct", "relay", "litellm")
+    }
+    row("errors at N connections", "count", **errors)
+    v = trio("stream_ttfb", "ttfb_p50_ms")
+    row("stream time to first byte p50", "ms", **v)
+    row(
+        "stream TTFB added p50 (over direct)",
+        "ms",
+        None,
+        _sub(v["relay"], v["direct"]),
+        _sub(v["litellm"], v["direct"]),
+    )
+    for key, label, unit in (
+        ("rss_peak_mb", "held streams: peak RSS of one process", "MB"),
+        ("rss_per_stream_kb", "held streams: RSS per stream", "KB"),
+        ("max_concurrent", "held streams: open at once", "count"),
+        ("errors", "held streams: errors", "count"),
+    ):
+        row(
+            label,
+            unit,
+            None,
+            _get(res, "streams", "relay", key),
+            _get(res, "streams", "litellm", key),
+            "higher" if key == "max_concurrent" else "lower",
+        )
+    for variant, label in (("busy", "429 met on every call"), ("cooling", "select group cooling down")):
+        normal = {t: _get(res, "failover", t, "normal", "p50_ms") for t in ("relay", "litellm")}
+        fail = {t: _get(res, "failover", t, variant, "p50_ms") for t in ("relay", "litellm")}
+        row(f"failover p50, {label}", "ms", None, fail["relay"], fail["litellm"])
+        row(
+            f"failover added p50, {label}",
+            "ms",
+            None,
+            _sub(fail["relay"], normal["relay"]),
+            _sub(fail["litellm"], normal["litellm"]),
+        )
+    return rows
+
+
+def build_targets(res: dict, rows: list[dict], cfg: Config) -> list[dict]:
+    by = {r["metric"]: r for r in rows}
+    checks = []
+
+    def check(name: str, value, goal: str, met):
+        checks.append({"target": name, "value": value, "goal": goal, "met": met})
+
+    tput = by["throughput at N connections"]
+    check(
+        "throughput at N connections ≥ 4× LiteLLM",
+        tput["relay_vs_litellm"],
+        "≥ 4.0",
+        None if tput["relay_vs_litellm"] is None else tput["relay_vs_litellm"] >= 4,
+    )
+    added = by["sequential added p50 (over direct)"]
+    check(
+        "sequential added p50 ≤ ¼ of LiteLLM's",
+        added["relay_vs_litellm"],
+        "≤ 0.25",
+        None if added["relay_vs_litellm"] is None else added["relay_vs_litellm"] <= 0.25,
+    )
+    peak = _get(res, "streams", "relay", "rss_peak_mb")
+    ok = _get(res, "streams", "relay", "ok")
+    check(
+        f"{cfg.streams} concurrent streams in one process < 300 MB RSS, no errors",
+        peak,
+        "< 300 MB",
+        None if peak is None else peak < 300 and ok == cfg.streams,
+    )
+    round_trip = _get(res, "sequential", "direct", "p50_ms")
+    fail = by["failover added p50, 429 met on every call"]["relay"]
+    budget = None if round_trip is None else round(round_trip + 5, 3)
+    check(
+        "failover adds < one upstream round trip + 5 ms",
+        fail,
+        f"< {budget} ms",
+        None if fail is None or budget is None else fail < budget,
+    )
+    return checks
+
+
+def fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not value.is_integer() or unit in ("ms",):
+        return f"{value:,.2f}"
+    return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
+
+
+def fmt_ratio(value) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def render(report: dict, *, markdown: bool) -> str:
+    cfg = report["config"]
+    header = ["metric", "unit", "direct", "relay", "LiteLLM", "relay ÷ LiteLLM", "relay ÷ direct"]
+    body = []
+    for r in report["rows"]:
+        metric = r["metric"].replace("N connections", f"{cfg['connections']} conn.")
+        metric = metric.replace("held streams", f"{cfg['streams']} streams")
+        body.append(
+            [
+                metric,
+                r["unit"],
+                fmt(r["direct"], r["unit"]),
+                fmt(r["relay"], r["unit"]),
+                fmt(r["litellm"], r["unit"]),
+                fmt_ratio(r["relay_vs_litellm"]),
+                fmt_ratio(r["relay_vs_direct"]),
+            ]
+        )
+    targets = [
+        [t["target"], fmt(t["value"]), t["goal"], {True: "met", False: "NOT met", None: "—"}[t["met"]]]
+        for t in report["targets"]
+    ]
+    m = report["machine"]
+    about = (
+        f"Machine: {m['cpu']} ({m['cores']} cores), {m['memory_gb']} GB RAM, {m['os']}, "
+        f"Python {m['python']}; load average at start {m['load_start']}. "
+        f"Relay: {cfg['workers']} uvicorn workers, "
+        f"{report['backend']['database']} + {report['backend']['cache']}, billing and usage records on. "
+        f"LiteLLM {report.get('litellm_version') or '—'}: {cfg['workers']} workers, no database, no retries. "
+        f"Load generator: {report['loadgen']}. {cfg['rounds']} alternating rounds per phase; "
+        f"run {report['started']}."
+    )
+    if markdown:
+        lines = [about, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        lines += ["", "| target | reached | goal | |", "|---|---|---|---|"]
+        lines += ["| " + " | ".join(row) + " |" for row in targets]
+        billing = report.get("billing") or {}
+        if billing:
+            lines += [
+                "",
+                f"Billing check: {billing.get('usage_records')} usage records written for "
+                f"{billing.get('relay_requests_timed')} timed relay requests (plus warm-up and streams).",
+            ]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))
+    lines = [line, "-" * len(line)]
+    lines += [
+        "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False))
+        )
+        for row in body
+    ]
+    lines += ["", "targets:"] + [f"  {t[0]}: {t[1]} (goal {t[2]}) — {t[3]}" for t in targets]
+    return about + "\n\n" + "\n".join(lines) + "\n"
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        mem_kb = 0
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 2**20, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "load_start": round(os.getloadavg()[0], 2),
+    }
+
+
+def litellm_version() -> str | None:
+    python = LITELLM_VENV / "bin" / "python"
+    if not python.exists():
+        return None
+    out = subprocess.run(  # noqa: S603
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out.stdout.strip() or None
+
+
+def update_readme(markdown: str) -> bool:
+    text = README.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    README.write_text(head + README_START + "\n" + markdown + README_END + tail)
+    return True
+
+
+def _interrupted(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Relay vs LiteLLM vs direct upstream benchmark.")
+    parser.add_argument(
+        "--skip-litellm", action="store_true", help="measure the direct upstream and relay only"
+    )
+    parser.add_argument("--out", help="JSON output path (default bench/results/latest.json)")
+    parser.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    args = parser.parse_args(argv)
+    cfg = Config()
+    if args.skip_litellm:
+        cfg.litellm = False
+    if args.out:
+        cfg.out = args.out
+    if args.no_readme:
+        cfg.readme = False
+    machine = machine_info()
+    bench = Bench(cfg)
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        bench.start()
+        results = bench.run()
+        billing = bench.billing()
+    except Exception:
+        for svc in bench.services:
+            log(f"{svc.name} log tail:\n{svc.tail()}")
+        raise
+    finally:
+        bench.stop_all()
+        shutil.rmtree(bench.tmp, ignore_errors=True)
+    machine["load_end"] = round(os.getloadavg()[0], 2)
+    rows = build_rows(results)
+    report = {
+        "started": bench.started.isoformat(timespec="seconds"),
+        "machine": machine,
+        "config": asdict(cfg) | {"database_url": None, "redis_url": None},
+        "backend": bench.backend,
+        "loadgen": bench.load.name,
+        "litellm_version": litellm_version() if cfg.litellm else None,
+        "results": results,
+        "billing": billing,
+        "rows": rows,
+    }
+    report["targets"] = build_targets(results, rows, cfg)
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    markdown = render(report, markdown=True)
+    out.with_suffix(".md").write_text(markdown)
+    print(render(report, markdown=False))
+    log(f"wrote {out} and {out.with_suffix('.md')}")
+    if cfg.readme and update_readme(markdown):
+        log("README.md Performance section updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
