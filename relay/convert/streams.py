@@ -119,6 +119,7 @@ class AnthropicToOpenAIStream(StreamConverter):
         self._started = False
         self._raw_usage: dict | None = None
         self._tools: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
+        self._blocks: set[int] = set()  # every block index started, tools or not
         self._finish_reason: str | None = None
 
     def _chunk(self, delta: dict, finish_reason: str | None = None) -> bytes:
@@ -143,7 +144,7 @@ class AnthropicToOpenAIStream(StreamConverter):
         data = self._json(event)
         if data is None:
             return []
-        kind = data.get("type") or event.event
+        kind = data.get("type") if isinstance(data.get("type"), str) else event.event
         if kind == "message_start":
             message = data.get("message") if isinstance(data.get("message"), dict) else {}
             if isinstance(message.get("id"), str) and message["id"]:
@@ -180,6 +181,7 @@ class AnthropicToOpenAIStream(StreamConverter):
         if not isinstance(block, dict) or not isinstance(index, int):
             self.saw_garbage = True
             return []
+        self._blocks.add(index)
         out = self._start()
         if block.get("type") == "text" and _str(block.get("text")):
             self.output_chars += len(block["text"])
@@ -217,7 +219,8 @@ class AnthropicToOpenAIStream(StreamConverter):
             tool = self._tools.get(index) if isinstance(index, int) else None
             partial = _str(delta.get("partial_json"))
             if tool is None:
-                self.saw_garbage = True
+                # server tool inputs (web search…) have no OpenAI form; unknown blocks are garbage
+                self.saw_garbage = self.saw_garbage or index not in self._blocks
                 return []
             self.output_chars += len(partial)
             if not partial:
@@ -358,8 +361,9 @@ class OpenAIToAnthropicStream(StreamConverter):
             reasoning = _str(delta.get("reasoning_content")) or _str(delta.get("reasoning"))
             if reasoning:
                 out.extend(self._text("thinking", reasoning))
-            if _str(delta.get("content")):
-                out.extend(self._text("text", delta["content"]))
+            text = _str(delta.get("content")) or _str(delta.get("refusal"))
+            if text:
+                out.extend(self._text("text", text))
             if isinstance(delta.get("tool_calls"), list):
                 for call in delta["tool_calls"]:
                     if isinstance(call, dict):
@@ -485,7 +489,7 @@ class AnthropicPassthroughStream(StreamConverter):
         data = self._json(event)
         if data is None:
             return []
-        kind = data.get("type") or event.event
+        kind = data.get("type") if isinstance(data.get("type"), str) else event.event
         if kind == "error":
             self.upstream_error = upstream_error_message(data) or "upstream stream error"
             self._errored = True

@@ -7,6 +7,9 @@ from relay.convert.requests import (
     DEFAULT_MAX_TOKENS,
     anthropic_messages_to_openai_chat,
     openai_chat_to_anthropic,
+    openai_wants_usage,
+    openai_with_stream_usage,
+    requested_max_tokens,
 )
 
 WEATHER_TOOL_OPENAI = {
@@ -483,3 +486,21 @@ def test_round_trip_openai_anthropic_openai_keeps_the_conversation():
         }
     ]
     assert back["stream_options"] == {"include_usage": True}
+
+
+def test_stream_usage_helpers():
+    body = {"model": "m", "messages": [], "stream": True}
+    assert not openai_wants_usage(body)
+    assert openai_wants_usage({**body, "stream_options": {"include_usage": True}})
+    forced = openai_with_stream_usage({**body, "stream_options": {"include_obfuscation": False}})
+    assert forced["stream_options"] == {"include_obfuscation": False, "include_usage": True}
+    assert "stream_options" not in body  # the client's body is not mutated
+    assert openai_with_stream_usage({"stream": False}) == {"stream": False}
+
+
+def test_requested_max_tokens():
+    assert requested_max_tokens({"max_tokens": 100}) == 100
+    assert requested_max_tokens({"max_completion_tokens": 50, "max_tokens": 100}) == 50
+    assert requested_max_tokens({"max_tokens": True}) is None
+    assert requested_max_tokens({}) is None
+    assert requested_max_tokens([]) is None

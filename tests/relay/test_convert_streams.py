@@ -19,6 +19,7 @@ from relay.convert.streams import (
 )
 from tests.relay.convert_samples import (
     TOOL_ARGS,
+    anthropic_event,
     anthropic_thinking_stream,
     anthropic_tool_stream,
     deepseek_reasoning_stream,
@@ -379,3 +380,62 @@ def test_events_without_event_names_are_understood_by_type():
     for event in parse(anthropic_tool_stream()):
         conv.feed(SSEEvent(None, event.data))
     assert conv.completed
+
+
+def test_anthropic_server_tool_blocks_are_skipped_without_garbage():
+    events = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_s",
+                "type": "message",
+                "role": "assistant",
+                "model": "c",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 5, "output_tokens": 1},
+            },
+        },
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {
+                "type": "server_tool_use",
+                "id": "srvtoolu_1",
+                "name": "web_search",
+                "input": {},
+            },
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"query": "x"}'},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": "Found."}},
+        {"type": "content_block_stop", "index": 1},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 9},
+        },
+        {"type": "message_stop"},
+    ]
+    conv = AnthropicToOpenAIStream("m", include_usage=False)
+    out = run(conv, b"".join(anthropic_event(e) for e in events))
+    final, _ = openai_final(out)
+    assert final.choices[0].message.content == "Found."
+    assert not final.choices[0].message.tool_calls
+    assert not conv.saw_garbage and conv.completed
+
+
+def test_openai_refusal_delta_becomes_text():
+    raw = (
+        openai_chunk(delta({"role": "assistant", "refusal": "I can't help with that."}))
+        + openai_chunk(delta({}, "content_filter"))
+        + b"data: [DONE]\n\n"
+    )
+    message, _ = anthropic_final(run(OpenAIToAnthropicStream("m"), raw))
+    assert message.content[0].text == "I can't help with that."
+    assert message.stop_reason == "refusal"
