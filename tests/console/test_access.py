@@ -1,7 +1,6 @@
 """Every console page: anonymous users are sent to the login page, customers never see
 operator pages, and nobody sees another user's objects."""
 
-
 USER_PAGES = [
     "/",
     "/tokens/",

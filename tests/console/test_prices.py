@@ -1,0 +1,70 @@
+"""Price explainer and the "which group for my scenario" helper."""
+
+from django.test import Client
+
+
+def _client(user):
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+def test_claudecode_price_is_explained_in_plain_words(customer):
+    page = (
+        _client(customer).get("/prices/?group=ClaudeCode&model=claude-sonnet-4-5&bonus=20").content.decode()
+    )
+    assert "0.95 × official price, ≈ 79% of official after your 20% recharge bonus" in page
+    # $3 / 1M input × 7.2 × 0.95 = ¥20.52, its USD equivalent $2.85, official $3
+    assert "¥20.5200" in page and "$2.8500" in page and "$3.0000" in page
+    assert "per 1M output tokens" in page
+
+
+def test_without_bonus_the_ratio_is_the_multiplier(customer):
+    page = _client(customer).get("/prices/?group=ClaudeCode&model=claude-sonnet-4-5&bonus=0").content.decode()
+    assert "0.95 × official price (95% of official)" in page
+
+
+def test_price_through_a_token_shows_its_route(customer, cc_token):
+    page = _client(customer).get(f"/prices/?token={cc_token.pk}&model=gpt-5.1").content.decode()
+    assert "ClaudeCode does not offer gpt-5.1; it is offered by <strong>Default</strong>" in page
+    route = page.split("Through this token")[1]
+    assert "does not offer gpt-5.1" in route.split("Default")[0]
+    assert "1 × official price" in route
+
+
+def test_example_quote_uses_the_pricing_engine(customer):
+    page = _client(customer).get("/prices/?group=Sora2Official&model=sora-2").content.decode()
+    # 10 s × $0.1 × 7.2 × 1.0 = ¥7.2
+    assert "a 10-second video costs <strong>¥7.200000</strong>" in page
+
+
+def test_another_users_token_is_404(customer, cc_token, outsider):
+    assert _client(outsider).get(f"/prices/?token={cc_token.pk}").status_code == 404
+    assert _client(outsider).get("/prices/?token=abc").status_code == 404
+
+
+def test_unknown_model_or_bad_bonus_does_not_fail(customer):
+    response = _client(customer).get("/prices/?group=Nope&model=nope&bonus=x")
+    assert response.status_code == 200
+
+
+def test_scenario_helper_recommends_groups_from_live_data(customer):
+    c = _client(customer)
+    page = c.get("/prices/?scenario_model=claude-sonnet-4-5").content.decode()
+    rec = page.split('data-testid="recommendation"')[1]
+    assert "choose <strong>ClaudeCode</strong>" in rec and "add <strong>Default</strong>" in rec
+    rec = c.get("/prices/?scenario_model=sora-2").content.decode().split('data-testid="recommendation"')[1]
+    assert "choose <strong>Sora2Official</strong>" in rec
+    rec = c.get("/prices/?scenario_model=gpt-5.1").content.decode().split('data-testid="recommendation"')[1]
+    assert "choose <strong>Default</strong>" in rec
+    page = c.get("/prices/").content.decode()
+    assert "Claude + domestic coding models in Claude Code" in page  # the guide's table
+
+
+def test_htmx_request_gets_the_results_partial(customer):
+    page = (
+        _client(customer)
+        .get("/prices/?group=Default&model=gpt-5.1", headers={"HX-Request": "true", "HX-Target": "results"})
+        .content.decode()
+    )
+    assert page.lstrip().startswith('<div id="results">') and "<html" not in page
