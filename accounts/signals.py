@@ -58,3 +58,9 @@ def _audit_login_failed(sender, credentials, request=None, **kwargs):
         after={"username": username},
         ip=_client_ip(request),
     )
+
+
+def axes_username(request, credentials=None) -> str:
+    """AXES_USERNAME_CALLABLE: the lockout table never stores a key typed as a username."""
+    source = credentials if credentials else getattr(request, "POST", {})
+    return safe_username(source.get(get_user_model().USERNAME_FIELD) or source.get("username"))
