@@ -4,12 +4,19 @@ Every converter has the same interface, so the relay treats them alike:
 
 - ``feed(event)`` → bytes to send now; never raises on malformed upstream data (it is
   skipped and ``saw_garbage`` is set);
-- ``finish()`` → terminators, once the upstream ended cleanly (it also completes a stream
-  whose upstream gave its stop reason but closed without the final marker);
+- ``finish()`` → the terminators still owed once the upstream ended cleanly: empty when the
+  upstream's own end marker already went out, the end marker when the upstream gave its stop
+  reason but closed without one, empty for a stream that never completed;
 - ``error(message)`` → a format-native error event for a stream broken after the first byte
   (empty if the stream already ended or already carries an error);
 - ``usage`` (upstream-reported billing usage or None), ``output_chars`` (generated text and
-  tool arguments, for estimates), ``completed``, ``saw_garbage``, ``upstream_error``.
+  tool arguments, for estimates), ``completed`` (the upstream gave its stop reason or end
+  marker: the answer is whole), ``saw_garbage``, ``upstream_error`` (an error event the
+  upstream sent mid-stream; it was already relayed to the client, so ``error()`` is then empty).
+
+Relay loop: ``feed`` every parsed event; at a clean EOF (after ``SSEParser.flush()``) send
+``finish()`` if ``completed`` else ``error(...)``; on a broken connection or ``SSEError`` send
+``error(...)``. Bill ``usage`` when not None, else estimate from ``output_chars``.
 """
 
 from __future__ import annotations
@@ -161,6 +168,7 @@ class AnthropicToOpenAIStream(StreamConverter):
             if delta.get("stop_reason") is None or self._finish_reason is not None:
                 return []
             self._finish_reason = openai_finish_reason(delta["stop_reason"])
+            self.completed = True
             return [*self._start(), self._chunk({}, self._finish_reason)]
         if kind == "message_stop":
             return self._end()
@@ -371,6 +379,7 @@ class OpenAIToAnthropicStream(StreamConverter):
         finish = choice.get("finish_reason")
         if isinstance(finish, str) and finish and not self._saw_finish:
             self._saw_finish = True
+            self.completed = True
             self._finish_reason = finish
             out.extend(self._close())
         return out
@@ -462,7 +471,7 @@ class OpenAIPassthroughStream(StreamConverter):
                         if isinstance(function, dict):
                             self.output_chars += len(_str(function.get("arguments")))
                 if isinstance(choice.get("finish_reason"), str):
-                    self._saw_finish = True
+                    self._saw_finish = self.completed = True
         return [encode_sse(event.data, event.event)]
 
     def _end(self) -> list[bytes]:
@@ -499,7 +508,7 @@ class AnthropicPassthroughStream(StreamConverter):
             self._track_usage(data.get("usage"))
             delta = data.get("delta")
             if isinstance(delta, dict) and delta.get("stop_reason") is not None:
-                self._saw_stop_reason = True
+                self._saw_stop_reason = self.completed = True
         elif kind == "content_block_delta" and isinstance(data.get("delta"), dict):
             delta = data["delta"]
             for field in ("text", "thinking", "partial_json"):

@@ -141,9 +141,9 @@ def test_anthropic_stream_closed_after_message_delta_is_finished_cleanly():
     cut = raw[: raw.index(b"event: message_stop")]
     conv = AnthropicToOpenAIStream("m", include_usage=True)
     out = run(conv, cut, finish=False)
-    assert not conv.completed
+    assert conv.completed and OPENAI_DONE not in out  # the answer is whole; the marker is owed
     out += b"".join(conv.finish())
-    assert conv.completed and out.endswith(OPENAI_DONE)
+    assert out.endswith(OPENAI_DONE) and conv.finish() == []
     openai_final(out)
 
 
@@ -246,9 +246,8 @@ def test_openai_stream_without_done_but_with_finish_reason_is_finished_by_finish
     raw = openai_tool_stream()
     conv = OpenAIToAnthropicStream("m")
     out = run(conv, raw[: raw.index(b"data: [DONE]")], finish=False)
-    assert not conv.completed
+    assert conv.completed and b"message_stop" not in out
     out += b"".join(conv.finish())
-    assert conv.completed
     _, types = anthropic_final(out)
     assert types[-2:] == ["message_delta", "message_stop"]
 
