@@ -204,3 +204,38 @@ class ServiceSaveMixin:
 
 def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
+
+
+ERROR_RESPONSES = {
+    "400": "Invalid input: `errors` names each field and what is wrong with it.",
+    "401": "Missing, invalid, expired or revoked credentials (or an sk- relay key).",
+    "403": "Not allowed: operators only, or a read-only management key writing.",
+    "404": "No such object among yours.",
+}
+WRITE_ERROR_RESPONSES = {"409": "Conflicts with the current state (e.g. balance would go negative)."}
+
+
+def add_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: document the one error shape on every operation."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = {
+        "type": "object",
+        "properties": {
+            "detail": {"type": "string"},
+            "code": {"type": "string"},
+            "errors": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "required": ["detail", "code"],
+    }
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            extra = {**ERROR_RESPONSES, **(WRITE_ERROR_RESPONSES if method != "get" else {})}
+            for code, description in extra.items():
+                operation["responses"].setdefault(code, {"description": description, "content": ref})
+    return result

@@ -360,6 +360,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"BillingModeEnum": "tokens.models.BillingMode"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apiyi_admin.api_common.add_error_responses",
+    ],
 }
 
 LOGGING = {

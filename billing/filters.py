@@ -6,7 +6,8 @@ from .models import LedgerEntry, LedgerKind, UsageRecord, UsageStatus
 
 
 class UsageRecordFilter(django_filters.FilterSet):
-    token = django_filters.NumberFilter(field_name="token_id")
+    # Bounded so an absurd id is a 400, not a database overflow.
+    token = django_filters.NumberFilter(field_name="token_id", min_value=1, max_value=2**63 - 1)
     model = django_filters.CharFilter(field_name="model_name")
     group = django_filters.CharFilter(field_name="group_name")
     status = django_filters.ChoiceFilter(choices=UsageStatus.choices)

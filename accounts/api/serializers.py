@@ -30,6 +30,7 @@ class ManagementKeyCreatedSerializer(ManagementKeySerializer):
 
 
 class MeSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="May be empty.")
     user_group = serializers.CharField(source="user_group.name", allow_null=True, read_only=True)
     model_tiers = serializers.SerializerMethodField()
     auth = serializers.SerializerMethodField(help_text="session, management_key or management_key_read_only")
@@ -50,6 +51,7 @@ class MeSerializer(serializers.ModelSerializer):
 
 
 class OperatorUserSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="May be empty.")
     user_group = serializers.SlugRelatedField(
         slug_field="name", queryset=UserGroup.objects.all(), allow_null=True, required=False
     )

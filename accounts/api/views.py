@@ -46,7 +46,8 @@ class ManagementKeyViewSet(
     def create(self, request):
         body = ManagementKeySerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        key, raw = management_key_create(user=request.user, **body.validated_data)
+        data = dict(body.validated_data)
+        key, raw = management_key_create(user=request.user, name=data.pop("name", ""), **data)
         key.key = raw
         return Response(ManagementKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
 
