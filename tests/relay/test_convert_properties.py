@@ -343,3 +343,41 @@ def test_stream_converters_never_raise_and_emit_valid_sse(which, events, end_wit
     for event in parsed:
         if event.data != "[DONE]":
             assert isinstance(json.loads(event.data), dict)
+
+
+STREAM_CASES = [
+    (lambda: AnthropicToOpenAIStream("m", include_usage=True), anthropic_tool_stream()),
+    (lambda: AnthropicToOpenAIStream("m", include_usage=False), anthropic_thinking_stream()),
+    (lambda: OpenAIToAnthropicStream("m"), openai_tool_stream()),
+    (lambda: OpenAIToAnthropicStream("m"), deepseek_reasoning_stream()),
+    (lambda: OpenAIPassthroughStream(False), openai_tool_stream()),
+    (lambda: AnthropicPassthroughStream(), anthropic_tool_stream()),
+]
+
+
+def relay_loop(make, raw: bytes, cuts) -> list:
+    """What the relay does: parse network chunks, feed events, finish at a clean EOF."""
+    conv, parser, out = make(), SSEParser(), []
+    start = 0
+    for cut in [*sorted({c % (len(raw) + 1) for c in cuts}), len(raw)]:
+        for event in parser.feed(raw[start:cut]):
+            out.extend(conv.feed(event))
+        start = cut
+    for event in parser.flush():
+        out.extend(conv.feed(event))
+    assert conv.completed and not conv.saw_garbage
+    out.extend(conv.finish())
+    events = []
+    for event in parse(b"".join(out)):
+        data = event.data if event.data == "[DONE]" else json.loads(event.data)
+        if isinstance(data, dict):
+            data.pop("created", None)
+        events.append((event.event, data))
+    return events
+
+
+@FAST
+@given(st.sampled_from(range(len(STREAM_CASES))), st.lists(st.integers(0, 10**6), max_size=12))
+def test_stream_conversion_does_not_depend_on_network_chunking(case, cuts):
+    make, raw = STREAM_CASES[case]
+    assert relay_loop(make, raw, cuts) == relay_loop(make, raw, [])
