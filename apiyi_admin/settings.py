@@ -59,6 +59,8 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required when PRODUCTION=1")
     SECRET_KEY = _embedded_secret()
 
+# Old SECRET_KEYs still accepted for sessions and signed values while rotating (newest first).
+SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS")
 # Keyed hash for sk-/mk- keys; rotating SECRET_KEY must not invalidate every API key.
 KEY_HASH_SECRET = env("KEY_HASH_SECRET") or SECRET_KEY
 # Comma-separated Fernet keys, newest first; empty derives one from SECRET_KEY.
