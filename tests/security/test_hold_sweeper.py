@@ -145,3 +145,18 @@ def test_two_sweepers_racing_release_each_hold_once(make_user, groups):
         assert wallet.held_micro == 0 and wallet.balance_micro == 100_000_000
         assert Token.objects.get(pk=token.pk).held_micro == 0
     assert wallets_out_of_balance() == []
+
+
+def test_command_releases_now_but_never_holds_of_calls_in_flight(payer, settings):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    user, token = payer
+    _hold(user, token, "req-cmd", age_s=settings.RELAY_MAX_CALL_SECONDS + 60)
+    with pytest.raises(CommandError, match="RELAY_MAX_CALL_SECONDS"):
+        call_command("release_stale_holds", "--older-than", "10")
+    out = StringIO()
+    call_command("release_stale_holds", "--older-than", str(settings.RELAY_MAX_CALL_SECONDS), stdout=out)
+    assert "released 1 abandoned hold(s)" in out.getvalue()
+    assert wallets_out_of_balance() == []
