@@ -32,6 +32,8 @@ def paginate(request, queryset, per_page: int = PAGE_SIZE):
 
 def render_list(request, template: str, context: dict, partial: str = "results"):
     """Full page, or just the results partial when htmx asks for it (filters, paging, sorting)."""
+    if "filter" in context:
+        context["filter"].form.auto_id = "filter_%s"  # never clash with a form in a dialog
     if request.htmx and not request.htmx.boosted and request.htmx.target == partial:
         template = f"{template}#{partial}"
     return render(request, template, context)

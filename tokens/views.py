@@ -65,8 +65,7 @@ def _pop_key(request, token: Token) -> str | None:
 @login_required
 def token_list(request):
     filt = TokenFilter(request.GET, queryset=_tokens(request.user))
-    filt.form.fields["select_group"].widget.attrs["list"] = "group-names"
-    context = {"filter": filt, "page": paginate(request, filt.qs), "now": None}
+    context = {"filter": filt, "page": paginate(request, filt.qs)}
     return render_list(request, "tokens/list.html", context)
 
 
