@@ -34,6 +34,7 @@ check: install
 	$(PY) manage.py makemigrations --check --dry-run
 	PRODUCTION=1 SECRET_KEY=check-deploy-$$(date +%s)-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ \
 		ALLOWED_HOSTS=gateway.example.com $(PY) manage.py check --deploy --fail-level WARNING
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 pytest: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
