@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import aiohttp
 import orjson
@@ -272,6 +273,10 @@ def stream_converter(chat: ChatRequest, channel_kind: str):
     return streams.OpenAIToAnthropicStream(chat.model, input_tokens=estimate_tokens(chat.prompt_chars))
 
 
+class StreamTooLong(Exception):
+    """A stream outlived RELAY_MAX_CALL_SECONDS: it is ended and billed for what it delivered."""
+
+
 class ChatStream:
     """Relays one upstream event stream to the client and settles it exactly once.
 
@@ -309,12 +314,15 @@ class ChatStream:
             try:
                 for part in self._events(self.served.result[2]):
                     yield part
+                deadline = self.call.started + settings.RELAY_MAX_CALL_SECONDS
                 while True:
                     chunk = await response.content.readany()
                     if not chunk:
                         break
                     for part in self._events(chunk):
                         yield part
+                    if time.monotonic() > deadline:
+                        raise StreamTooLong
                 tail = []
                 for event in self.parser.flush():
                     tail.extend(self.converter.feed(event))
@@ -329,7 +337,7 @@ class ChatStream:
                         "The upstream stream ended early; the answer is incomplete."
                     ):
                         yield part
-            except (aiohttp.ClientError, TimeoutError, SSEError) as exc:
+            except (aiohttp.ClientError, TimeoutError, SSEError, StreamTooLong) as exc:
                 self.status, self.error = "partial", f"upstream stream failed: {type(exc).__name__}"
                 for part in self.converter.error("The upstream stream failed; the answer is incomplete."):
                     yield part
