@@ -28,11 +28,13 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def summary_ms(values: list[float], prefix: str = "") -> dict:
+    if not values:
+        return {f"{prefix}{pct}_ms": None for pct in ("p50", "p90", "p99", "max")}
     return {
         f"{prefix}p50_ms": round(percentile(values, 50) * 1000, 3),
         f"{prefix}p90_ms": round(percentile(values, 90) * 1000, 3),
         f"{prefix}p99_ms": round(percentile(values, 99) * 1000, 3),
-        f"{prefix}max_ms": round(max(values) * 1000, 3) if values else 0.0,
+        f"{prefix}max_ms": round(max(values) * 1000, 3),
     }
 
 
