@@ -53,3 +53,17 @@ def test_example_shows_the_fallback_group_taking_over(live):  # noqa: F811
     assert "ClaudeCode" in [hop[0] for hop in out["route"]]
     record = UsageRecord.objects.get(request_id=out["request_id"])
     assert record.fallback_used and record.group_name == "Default"
+
+
+def test_relay_refuses_management_keys(live):  # noqa: F811
+    import requests
+
+    _, mk = management_key_create(user=User.objects.get(username="demo"), name="not-for-relay")
+    response = requests.post(
+        f"{live.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {mk}"},
+        json={"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
