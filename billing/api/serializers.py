@@ -182,3 +182,15 @@ class AdjustBalanceSerializer(serializers.Serializer):
         allow_negative=True, allow_zero=False, help_text="Credit (+) or debit (−) in RMB."
     )
     reason = serializers.CharField(max_length=255)
+
+
+class AdviceSerializer(serializers.Serializer):
+    level = serializers.CharField(help_text="ok, info, warn or bad")
+    text = serializers.CharField()
+
+
+class UsageWhySerializer(serializers.Serializer):
+    request_id = serializers.CharField()
+    status = serializers.CharField()
+    http_status = serializers.IntegerField()
+    advice = AdviceSerializer(many=True, help_text="What happened and what to change, in the guide's words.")

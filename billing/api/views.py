@@ -4,6 +4,7 @@ from uuid import uuid4
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,7 +13,14 @@ from billing.filters import LedgerEntryFilter, UsageRecordFilter
 from billing.models import LedgerEntry, Recharge, RechargeBonusTier, UsageRecord
 from billing.pricing import Usage
 from billing.quotes import quote_usage
-from billing.selectors import USD_CNY_RATE_KEY, balance_summary, ledger_for_user, usage_for_user, usd_cny_rate
+from billing.selectors import (
+    USD_CNY_RATE_KEY,
+    balance_summary,
+    ledger_for_user,
+    usage_failure_advice,
+    usage_for_user,
+    usd_cny_rate,
+)
 from billing.services import bonus_tier_delete, bonus_tier_save, setting_set, wallet_recharge
 from groups.selectors import fallback_token_groups, groups_offering
 from tokens.models import BillingMode, Token
@@ -27,6 +35,7 @@ from .serializers import (
     RechargeSerializer,
     SettingsSerializer,
     UsageRecordSerializer,
+    UsageWhySerializer,
     WalletSerializer,
 )
 
@@ -42,6 +51,19 @@ class UsageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if getattr(self, "swagger_fake_view", False):
             return UsageRecord.objects.none()
         return usage_for_user(user=self.request.user)
+
+    @extend_schema(responses=UsageWhySerializer)
+    @action(detail=True, methods=["get"])
+    def why(self, request, pk=None):
+        """ "Why did my call fail?": the console's explanation for this record."""
+        record = self.get_object()
+        data = {
+            "request_id": record.request_id,
+            "status": record.status,
+            "http_status": record.http_status,
+            "advice": usage_failure_advice(record=record),
+        }
+        return Response(UsageWhySerializer(data).data)
 
 
 class WalletView(APIView):

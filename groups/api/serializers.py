@@ -218,3 +218,14 @@ class ChannelStateSerializer(serializers.Serializer):
     verdict_at = serializers.DateTimeField(allow_null=True)
     saturated = serializers.BooleanField()
     last_probe = ChannelHealthSerializer(allow_null=True, help_text="Latest recorded probe, if any.")
+
+
+class ProbeOutcomeSerializer(serializers.Serializer):
+    channel = serializers.CharField(source="channel.name")
+    verdict = serializers.CharField(source="result.verdict", help_text="What this probe saw.")
+    routing = serializers.CharField(help_text="The verdict routing uses now.")
+    previous = serializers.CharField(help_text="The routing verdict before this probe.")
+    status_code = serializers.IntegerField(source="result.status_code", allow_null=True)
+    latency_ms = serializers.IntegerField(source="result.latency_ms", allow_null=True)
+    retry_after_s = serializers.FloatField(source="result.retry_after_s", allow_null=True)
+    error = serializers.CharField(source="result.error")

@@ -10,6 +10,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from apiyi_admin.api_common import OPERATOR_PERMISSIONS, ServiceSaveMixin
@@ -18,6 +19,7 @@ from billing.quotes import explain_price
 from billing.selectors import best_bonus_percent
 from groups.filters import ChannelFilter, ModelFilter, TokenGroupFilter, UserGroupFilter
 from groups.models import Channel, ChannelHealth, GroupAccess, Model, TokenGroup, UserGroup
+from groups.probes import channel_probe
 from groups.saturation import channel_states, is_saturated
 from groups.selectors import (
     effective_multiplier,
@@ -44,6 +46,7 @@ from .serializers import (
     ChannelStateSerializer,
     GroupAccessSerializer,
     OperatorModelSerializer,
+    ProbeOutcomeSerializer,
     TokenGroupCatalogSerializer,
     TokenGroupSerializer,
     UserGroupSerializer,
@@ -292,6 +295,15 @@ class OperatorChannelViewSet(_ListCreateUpdate, OperatorViewSet):
     @action(detail=True, methods=["post"])
     def disable(self, request, pk=None):
         return self._set_enabled(request, False)
+
+    @extend_schema(request=None, responses=ProbeOutcomeSerializer)
+    @action(detail=True, methods=["post"])
+    def probe(self, request, pk=None):
+        """Probe the channel now (as the worker does) and apply the verdict."""
+        outcome = channel_probe(channel_id=self.get_object().pk)
+        if outcome is None:
+            raise NotFound()
+        return Response(ProbeOutcomeSerializer(outcome).data)
 
 
 def _state(channel: Channel, state: dict, now: float) -> dict:

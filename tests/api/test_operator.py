@@ -264,3 +264,13 @@ def test_operator_sees_all_usage(as_operator, alice, groups):
     )
     rows = as_operator.get("/api/v1/operator/usage/").json()["results"]
     assert rows[0]["user"] == alice.username
+
+
+def test_probe_now_applies_the_verdict(simulator, as_operator, as_alice):
+    channel = Channel.objects.get(name="claude-aws")
+    response = as_operator.post(f"/api/v1/operator/channels/{channel.pk}/probe/")
+    assert response.status_code == 200, response.json()
+    assert response.json()["channel"] == "claude-aws" and response.json()["verdict"] == "healthy"
+    probes = as_operator.get("/api/v1/operator/channel-probes/?channel=claude-aws").json()["results"]
+    assert probes and probes[0]["verdict"] == "healthy"
+    assert as_alice.post(f"/api/v1/operator/channels/{channel.pk}/probe/").status_code == 403

@@ -175,3 +175,24 @@ def test_usage_record_of_deleted_token_still_listed(as_alice, records):
     results = as_alice.get("/api/v1/usage/").json()["results"]
     assert {r["token"] for r in results} == {None}
     assert UsageRecord.objects.filter(user__username=records["alice"].user.username).count() == 2
+
+
+def test_why_explains_a_failed_call_of_ones_own(as_alice, as_bob, alice, records):
+    from billing.services import usage_record_failure
+
+    failed = usage_record_failure(
+        request_id="req-alice-404",
+        user_id=alice.pk,
+        record={
+            "model_name": "sora-2",
+            "http_status": 404,
+            "error_code": "model_not_found",
+            "token_id": None,
+        },
+    )
+    response = as_alice.get(f"/api/v1/usage/{failed.pk}/why/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["request_id"] == "req-alice-404" and body["http_status"] == 404
+    assert any("Sora2Official" in a["text"] for a in body["advice"]), body
+    assert as_bob.get(f"/api/v1/usage/{failed.pk}/why/").status_code == 404
