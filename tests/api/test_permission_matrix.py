@@ -60,3 +60,12 @@ def test_anonymous_is_asked_to_authenticate_everywhere(demo):
     for method, path in OPERATIONS:
         response = getattr(client, method)(concrete(path), {}, format="json")
         assert response.status_code == 401, (method, path, response.status_code)
+
+
+def test_browsable_api_pages_render_for_a_signed_in_operator(operator, client):
+    client.force_login(operator)
+    for method, path in OPERATIONS:
+        if method != "get":
+            continue
+        response = client.get(concrete(path), HTTP_ACCEPT="text/html")
+        assert response.status_code in (200, 404), (path, response.status_code)
