@@ -7,7 +7,7 @@ Errors always look like {"detail": "...", "code": "...", "errors": {field: [mess
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -18,8 +18,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, pagination, permissions, serializers, status
 from rest_framework.response import Response
 
+from accounts.models import ManagementKey
 from billing.pricing import PricingError, cny_to_micro, format_cny
 from billing.services import MAX_AMOUNT_MICRO, BillingError, InsufficientBalance
+from groups.models import TokenGroup
 
 MONEY_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$"
 _MONEY = re.compile(MONEY_PATTERN)
@@ -54,10 +56,7 @@ class MoneyField(serializers.Field):
             self.fail("precision")
         if not _MONEY.match(text):
             self.fail("invalid")
-        try:
-            amount = Decimal(text)
-        except InvalidOperation:
-            self.fail("invalid")
+        amount = Decimal(text)
         if amount < 0 and not self.allow_negative:
             self.fail("negative")
         if amount == 0 and not self.allow_zero:
@@ -71,8 +70,6 @@ class GroupNameField(serializers.SlugRelatedField):
     """A token group given and shown by its name."""
 
     def __init__(self, **kwargs):
-        from groups.models import TokenGroup
-
         kwargs.setdefault("queryset", TokenGroup.objects.all())
         super().__init__(slug_field="name", **kwargs)
 
@@ -93,8 +90,6 @@ class KeyScope(permissions.BasePermission):
     code = "read_only_key"
 
     def has_permission(self, request, view):
-        from accounts.models import ManagementKey
-
         key = request.auth
         if not isinstance(key, ManagementKey) or not key.read_only:
             return True
@@ -109,19 +104,9 @@ class Pagination(pagination.LimitOffsetPagination):
     max_limit = 500
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-
-
 def _flatten(detail) -> list[str]:
     if isinstance(detail, dict):
-        return [
-            f"{k}: {m}" if k not in ("non_field_errors",) else m
-            for k, v in detail.items()
-            for m in _flatten(v)
-        ]
+        return [m if k == "non_field_errors" else f"{k}: {m}" for k, v in detail.items() for m in _flatten(v)]
     if isinstance(detail, list):
         return [m for item in detail for m in _flatten(item)]
     return [str(detail)]
