@@ -63,16 +63,14 @@ class Live:
     def openai(self, key: str | None = None, **kwargs):
         import openai
 
-        return openai.OpenAI(
-            base_url=f"{self.url}/v1", api_key=key or self.key, max_retries=0, timeout=30, **kwargs
-        )
+        kwargs.setdefault("timeout", 30)
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key or self.key, max_retries=0, **kwargs)
 
     def anthropic(self, key: str | None = None, **kwargs):
         import anthropic
 
-        return anthropic.Anthropic(
-            base_url=self.url, api_key=key or self.key, max_retries=0, timeout=30, **kwargs
-        )
+        kwargs.setdefault("timeout", 30)
+        return anthropic.Anthropic(base_url=self.url, api_key=key or self.key, max_retries=0, **kwargs)
 
     @property
     def token(self):
@@ -155,3 +153,34 @@ def reconciled():
     from billing.selectors import wallets_out_of_balance
 
     assert wallets_out_of_balance() == []
+
+
+@pytest.fixture
+def relay_call():
+    """Call the relay in-process (Django's AsyncClient): fast, and on the test's own DB connection."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    from relay import upstream
+
+    def call(method: str, path: str, *, key: str | None = None, json=None, headers=None, **extra):
+        import orjson
+
+        all_headers = dict(headers or {})
+        if key:
+            all_headers.setdefault("Authorization", f"Bearer {key}")
+
+        async def run():
+            client = AsyncClient(**extra)
+            try:
+                if method == "GET":
+                    return await client.get(path, headers=all_headers)
+                return await client.post(
+                    path, data=orjson.dumps(json or {}), content_type="application/json", headers=all_headers
+                )
+            finally:
+                await upstream.close_sessions()
+
+        return async_to_sync(run)()
+
+    return call

@@ -147,16 +147,18 @@ def test_video_timeout_releases_the_hold(live, reconciled, monkeypatch):
 
 
 @pytest.mark.postgres
-def test_same_load_saturates_one_group_and_succeeds_with_a_fallback(live, reconciled):
-    """Many concurrent calls on a group whose channels take 2 calls each: some get the exact 429;
-    with a fallback group attached every call succeeds, the overflow billed at the fallback's 1.0."""
+def test_same_load_saturates_one_group_and_succeeds_with_a_fallback(live, reconciled, settings):
+    """Concurrent calls on a group whose two channels take 2 calls each: the overflow gets the exact
+    429 and no channel ever sees more than its max concurrency; with a fallback group attached every
+    call succeeds, the overflow billed at the fallback group's multiplier."""
+    settings.RELAY_UPSTREAM_READ_TIMEOUT = 60
     for name in ("claude-official", "claude-aws"):
         Channel.objects.filter(name=name).update(max_concurrency=2)
-    Channel.objects.get(name="claude-official").save()  # one save bumps the routing version
-    live.sim.configure(upstream="*", latency_ms=1500)
+    Channel.objects.get(name="claude-default").save()  # one save bumps the routing version
+    live.sim.configure(upstream="*", latency_ms=4000)
 
     def fire(key):
-        client = live.openai(key=key)
+        client = live.openai(key=key, timeout=60)
         try:
             raw = client.chat.completions.with_raw_response.create(model="claude-sonnet-4-5", messages=HELLO)
             return 200, raw.headers["x-request-id"]
@@ -164,18 +166,20 @@ def test_same_load_saturates_one_group_and_succeeds_with_a_fallback(live, reconc
             return 429, exc.body["message"]
 
     alone = live.make_key(select="ClaudeCode")
-    with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(fire, [alone] * 8))
-    assert sum(1 for status, _ in results if status == 200) == 4
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(fire, [alone] * 10))
+    statuses = [status for status, _ in results]
+    assert statuses.count(429) >= 1 and statuses.count(200) >= 4
     assert {message for status, message in results if status == 429} == {SATURATED_MESSAGE}
+    stats = live.sim.stats()
+    assert stats["claude-official"]["max_in_flight"] <= 2 and stats["claude-aws"]["max_in_flight"] <= 2
 
     with_fallback = live.make_key(select="ClaudeCode", fallbacks=["Default"])
-    with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(fire, [with_fallback] * 8))
-    assert all(status == 200 for status, _ in results)
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(fire, [with_fallback] * 10))
+    assert [status for status, _ in results] == [200] * 10
     records = UsageRecord.objects.filter(request_id__in=[rid for _, rid in results])
-    by_group = {}
-    for rec in records:
-        by_group.setdefault(rec.group_name, []).append(rec.multiplier)
-    assert len(by_group["ClaudeCode"]) == 4 and set(by_group["ClaudeCode"]) == {Decimal("0.95")}
-    assert len(by_group["Default"]) == 4 and set(by_group["Default"]) == {Decimal("1.0")}
+    multipliers = {(rec.group_name, rec.multiplier) for rec in records}
+    assert multipliers <= {("ClaudeCode", Decimal("0.95")), ("Default", Decimal("1.0"))}
+    assert ("Default", Decimal("1.0")) in multipliers
+    assert all(rec.fallback_used == (rec.group_name == "Default") for rec in records)
