@@ -174,10 +174,13 @@ def _previous_routing(channel: Channel) -> str:
     if channel.auto_disabled:
         return Verdict.AUTH_ERROR
     cached = saturation.verdict_get(channel.id)
-    if cached:
-        return cached["verdict"]
-    last = ChannelHealth.objects.filter(channel=channel).values_list("routing_verdict", flat=True).first()
-    return last or Verdict.HEALTHY
+    previous = cached["verdict"] if cached else None
+    if previous is None:
+        history = ChannelHealth.objects.filter(channel=channel)
+        previous = history.values_list("routing_verdict", flat=True).first()
+    if previous == Verdict.AUTH_ERROR:
+        return Verdict.HEALTHY  # an operator re-enabled it since: their word counts
+    return previous or Verdict.HEALTHY
 
 
 def _recovered(channel: Channel) -> bool:
@@ -206,10 +209,12 @@ def probe_record(*, channel: Channel, result: ProbeResult, now=None) -> ProbeOut
     now = now or timezone.now()
     previous = _previous_routing(channel)
     routing = result.verdict
-    if result.verdict == Verdict.HEALTHY and previous != Verdict.HEALTHY:
-        stays_off = channel.auto_disabled and not channel.auto_reenable
-        if stays_off or not _recovered(channel):
-            routing = previous
+    if channel.auto_disabled:
+        # off until it recovers, and only if the operator allowed it to come back by itself
+        back = result.verdict == Verdict.HEALTHY and channel.auto_reenable and _recovered(channel)
+        routing = Verdict.HEALTHY if back else Verdict.AUTH_ERROR
+    elif result.verdict == Verdict.HEALTHY and previous != Verdict.HEALTHY and not _recovered(channel):
+        routing = previous
     ChannelHealth.objects.create(
         channel=channel,
         at=now,

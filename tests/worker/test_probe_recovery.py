@@ -107,3 +107,25 @@ def test_operator_disabled_or_manual_reenable_is_not_touched(channel):
     probe_record(channel=channel, result=HEALTHY)
     channel.refresh_from_db()
     assert not channel.enabled
+
+
+def test_auto_disabled_channel_stays_auth_error_whatever_else_it_sees(channel):
+    channel.auto_reenable = True
+    channel.save()
+    probe_record(channel=channel, result=AUTH)
+    for result in (FAILING, SATURATED, FAILING):
+        assert probe_record(channel=channel, result=result).routing == Verdict.AUTH_ERROR
+    assert len(_audits(channel, "channel.verdict")) == 1  # healthy → auth_error, once
+
+
+def test_operator_reenable_is_trusted_by_the_next_probe(channel):
+    from groups.services import channel_set_enabled
+
+    probe_record(channel=channel, result=AUTH)
+    channel.refresh_from_db()
+    channel_set_enabled(actor=None, channel=channel, enabled=True, reason="key rotated")
+    channel.refresh_from_db()
+    assert not channel.auto_disabled
+    outcome = probe_record(channel=channel, result=HEALTHY)
+    assert (outcome.previous, outcome.routing) == (Verdict.HEALTHY, Verdict.HEALTHY)
+    assert _routing(channel) == Verdict.HEALTHY
