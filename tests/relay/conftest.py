@@ -17,6 +17,12 @@ from dataclasses import dataclass
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """seed_demo hashes two passwords; the default hasher would dominate these tests' time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
