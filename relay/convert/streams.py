@@ -228,7 +228,7 @@ class AnthropicToOpenAIStream(StreamConverter):
             partial = _str(delta.get("partial_json"))
             if tool is None:
                 # server tool inputs (web search…) have no OpenAI form; unknown blocks are garbage
-                self.saw_garbage = self.saw_garbage or index not in self._blocks
+                self.saw_garbage = self.saw_garbage or not (isinstance(index, int) and index in self._blocks)
                 return []
             self.output_chars += len(partial)
             if not partial:

@@ -438,3 +438,13 @@ def test_openai_refusal_delta_becomes_text():
     message, _ = anthropic_final(run(OpenAIToAnthropicStream("m"), raw))
     assert message.content[0].text == "I can't help with that."
     assert message.stop_reason == "refusal"
+
+
+@pytest.mark.parametrize("index", ["[1]", '"0"', "null", "1.5", "{}"])
+def test_odd_block_indexes_are_garbage_not_crashes(index):
+    conv = AnthropicToOpenAIStream("m", include_usage=False)
+    for event in parse(anthropic_tool_stream())[:2]:
+        conv.feed(event)
+    data = '{"type":"content_block_delta","index":%s,"delta":{"type":"input_json_delta","partial_json":"x"}}'
+    assert conv._feed(SSEEvent(None, data % index)) == []  # the inner method: no safety net involved
+    assert conv.saw_garbage
