@@ -30,10 +30,26 @@ def paginate(request, queryset, per_page: int = PAGE_SIZE):
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
+def _friendly(form) -> None:
+    """Filter forms read 'any' instead of '---------' / 'Unknown', and their ids never clash
+    with a form opened in a dialog."""
+    from django import forms
+
+    form.auto_id = "filter_%s"
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.NullBooleanSelect):
+            widget.choices = [("unknown", "any"), ("true", "yes"), ("false", "no")]
+        elif isinstance(field, forms.ChoiceField):
+            choices = list(field.choices)
+            if choices and choices[0][0] == "" and str(choices[0][1]).startswith("---"):
+                field.choices = [("", "any"), *choices[1:]]
+
+
 def render_list(request, template: str, context: dict, partial: str = "results"):
     """Full page, or just the results partial when htmx asks for it (filters, paging, sorting)."""
     if "filter" in context:
-        context["filter"].form.auto_id = "filter_%s"  # never clash with a form in a dialog
+        _friendly(context["filter"].form)
     if request.htmx and not request.htmx.boosted and request.htmx.target == partial:
         template = f"{template}#{partial}"
     return render(request, template, context)

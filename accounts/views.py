@@ -121,4 +121,3 @@ def ops_audit(request):
     filt = AuditLogFilter(request.GET, queryset=AuditLog.objects.all())
     context = {"filter": filt, "page": paginate(request, filt.qs)}
     return render_list(request, "ops/audit.html", context)
-

@@ -31,7 +31,7 @@ def test_live_preview_shows_final_price_in_every_group(operator):
     ).content.decode()
     # $4 × 7.2 = ¥28.80 in Default (1×), ¥27.36 in ClaudeCode (0.95×)
     assert "¥28.8000" in page and "¥27.3600" in page and "<html" not in page
-    assert "Sora2Official" in page and "(does not offer it)" in page
+    assert "Sora2Official" in page and "does not offer it" in page
     sonnet.refresh_from_db()
     assert sonnet.input_usd_per_mtok == Decimal("3")  # a preview saves nothing
 
