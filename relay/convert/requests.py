@@ -56,9 +56,9 @@ def _stop_list(value, key: str, *, allow_string: bool = True) -> list[str] | Non
     if value is None:
         return None
     if isinstance(value, str) and allow_string:
-        return [value]
+        return [value] if value else None
     if isinstance(value, list) and all(isinstance(s, str) for s in value):
-        return list(value)
+        return [s for s in value if s]  # an empty stop sequence is rejected upstream and means nothing
     raise ConversionError(f"'{key}' must be {'a string or ' if allow_string else ''}an array of strings")
 
 

@@ -176,6 +176,8 @@ def test_openai_defaults_max_tokens_and_maps_legacy_max_tokens():
     assert openai_chat_to_anthropic({**body, "max_tokens": 77, "max_completion_tokens": 9})["max_tokens"] == 9
     assert "system" not in openai_chat_to_anthropic(body)
     assert openai_chat_to_anthropic({**body, "stop": "END"})["stop_sequences"] == ["END"]
+    assert openai_chat_to_anthropic({**body, "stop": ["", "X"]})["stop_sequences"] == ["X"]
+    assert "stop_sequences" not in openai_chat_to_anthropic({**body, "stop": ""})
 
 
 def test_openai_images_become_anthropic_image_blocks():
