@@ -148,6 +148,13 @@ def verdict_get(channel_id: int) -> dict | None:
     return cache.get(_verdict_key(channel_id))
 
 
+def verdict_clear_auth_error(channel_id: int) -> None:
+    """An operator re-enabled the channel: forget an auth_error verdict (others stand)."""
+    verdict = verdict_get(channel_id)
+    if verdict and verdict.get("verdict") == Verdict.AUTH_ERROR:
+        cache.delete(_verdict_key(channel_id))
+
+
 def channel_states(channel_ids: list[int]) -> dict[int, dict]:
     """In-flight, cool-down and verdict for many channels in one cache round trip."""
     keys = {}

@@ -14,6 +14,7 @@ from django.db import transaction
 from accounts.services import audit_record, audit_snapshot
 
 from .models import API_FORMATS, Channel, ChannelModel, GroupAccess, Model, ModelTier, TokenGroup, UserGroup
+from .saturation import verdict_clear_auth_error
 from .urlsafety import channel_base_url_check
 
 
@@ -197,6 +198,8 @@ def channel_set_enabled(*, actor, channel: Channel, enabled: bool, reason: str =
         channel.auto_disabled = False
         channel.auto_disabled_reason = ""
     channel.save(update_fields=["enabled", "auto_disabled", "auto_disabled_reason", "updated_at"])
+    if enabled:
+        verdict_clear_auth_error(channel.id)  # back in rotation now, not after the next probe
     audit_record(
         actor=actor,
         action="channel.enable" if enabled else "channel.disable",

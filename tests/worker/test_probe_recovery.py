@@ -126,6 +126,7 @@ def test_operator_reenable_is_trusted_by_the_next_probe(channel):
     channel_set_enabled(actor=None, channel=channel, enabled=True, reason="key rotated")
     channel.refresh_from_db()
     assert not channel.auto_disabled
+    assert saturation.verdict_get(channel.id) is None  # back in rotation at once
     outcome = probe_record(channel=channel, result=HEALTHY)
     assert (outcome.previous, outcome.routing) == (Verdict.HEALTHY, Verdict.HEALTHY)
     assert _routing(channel) == Verdict.HEALTHY
