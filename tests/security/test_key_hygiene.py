@@ -137,3 +137,25 @@ def test_a_key_typed_into_the_login_form_is_not_kept(caplog, demo, client):
     lockout_rows = json.dumps(list(AccessAttempt.objects.values()), default=str)
     assert AccessAttempt.objects.count() == 2
     _assert_absent([UPSTREAM_KEY], caplog.text, _audit_text(), lockout_rows)
+
+
+def test_the_whole_run_guard_spots_key_material():
+    from tests.security.keyleak import KeyLeakHandler
+    from tokens.keys import generate_key
+
+    handler = KeyLeakHandler()
+    log = logging.getLogger("tests.keyleak")
+    log.addHandler(handler)
+    log.propagate = False  # these planted keys must not trip the real whole-run guard
+    try:
+        log.warning("token %s… created", generate_key()[:10])
+        assert handler.leaks == []
+        log.warning("auth failed for %s", generate_key())
+        try:
+            raise ValueError(generate_key(prefix="mk-"))
+        except ValueError:
+            log.exception("boom")
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+    assert len(handler.leaks) == 2
