@@ -144,12 +144,18 @@ class Live:
 
 @pytest.fixture
 def live(simulator, relay_server, transactional_db, settings):
-    """Demo data pointing at the simulator, and the relay's URL and demo key."""
+    """Demo data pointing at the simulator, and the relay's URL and demo key.
+
+    Celery runs tasks eagerly here, so video polls queued by the relay never reach a broker."""
+    from apiyi_admin.celery import app
     from groups.demo import seed_demo
 
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
     settings.RELAY_UPSTREAM_READ_TIMEOUT = 5
     seeded = seed_demo()
-    return Live(url=relay_server, key=seeded["demo_key"], sim=simulator)
+    yield Live(url=relay_server, key=seeded["demo_key"], sim=simulator)
+    app.conf.task_always_eager = eager
 
 
 @pytest.fixture

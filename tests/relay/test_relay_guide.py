@@ -1,5 +1,6 @@
 """The groups guide's cases, made true by the live relay."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -113,9 +114,10 @@ def test_video_settled_by_the_worker_task(live, reconciled):
     key = live.make_key(select="Sora2Official")
     video = live.openai(key=key).videos.create(model="sora-2", prompt="waves", seconds="4")
     job = VideoJob.objects.get(pk=video.id)
-    for _ in range(100):
+    for _ in range(200):
         if video_job_poll.apply(args=(job.pk,)).result == "completed":
             break
+        time.sleep(0.05)
     job.refresh_from_db()
     assert job.status == "completed" and job.cost_micro == 2_880_000
     assert UsageRecord.objects.get(request_id=job.request_id).cost_micro == 2_880_000
