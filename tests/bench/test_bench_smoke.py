@@ -50,7 +50,7 @@ def test_bench_quick_run_writes_a_well_formed_table(tmp_path):
         "throughput at N connections",
         "stream time to first byte p50",
         "held streams: peak RSS of one process",
-        "failover added p50, 429 met on every call",
+        "failover added p50, upstream answers 429",
     ):
         assert rows[metric]["relay"] is not None, metric
         assert rows[metric]["litellm"] is None, metric
