@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema_field
@@ -66,12 +66,24 @@ class MoneyField(serializers.Field):
         return cny_to_micro(amount)
 
 
-class GroupNameField(serializers.SlugRelatedField):
+class NameField(serializers.SlugRelatedField):
+    """An object given and shown by its name; a NUL character is refused before any query."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="name", **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class GroupNameField(NameField):
     """A token group given and shown by its name."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("queryset", TokenGroup.objects.all())
-        super().__init__(slug_field="name", **kwargs)
+        super().__init__(**kwargs)
 
 
 class IsOperator(permissions.BasePermission):
@@ -154,6 +166,14 @@ def api_exception_handler(exc, context):
         return Response(
             {"detail": "Still in use by other objects; remove those references first.", "code": "in_use"},
             status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DataError):
+        return Response(
+            {
+                "detail": "A value cannot be stored (e.g. a NUL character or an impossible date).",
+                "code": "invalid",
+            },
+            status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, IntegrityError):
         return Response(

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import AuditLog, ManagementKey, User
-from apiyi_admin.api_common import MoneyField
+from apiyi_admin.api_common import MoneyField, NameField
 from groups.models import UserGroup
 
 
@@ -52,9 +52,7 @@ class MeSerializer(serializers.ModelSerializer):
 
 class OperatorUserSerializer(serializers.ModelSerializer):
     email = serializers.CharField(read_only=True, help_text="May be empty.")
-    user_group = serializers.SlugRelatedField(
-        slug_field="name", queryset=UserGroup.objects.all(), allow_null=True, required=False
-    )
+    user_group = NameField(queryset=UserGroup.objects.all(), allow_null=True, required=False)
     balance_cny = MoneyField(source="wallet.balance_micro", read_only=True, default=0)
     held_cny = MoneyField(source="wallet.held_micro", read_only=True, default=0)
     total_recharged_cny = MoneyField(source="wallet.total_recharged_micro", read_only=True, default=0)

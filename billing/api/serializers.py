@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from apiyi_admin.api_common import GroupNameField, MoneyField
+from apiyi_admin.api_common import GroupNameField, MoneyField, NameField
 from billing.models import LedgerEntry, Recharge, RechargeBonusTier, UsageRecord
 from groups.api.serializers import PriceExplanationSerializer
 from groups.models import Model
@@ -132,7 +132,7 @@ class PriceQuoteRequestSerializer(serializers.Serializer):
         required=False, min_value=1, help_text="One of your tokens: its select group and billing mode apply."
     )
     group = GroupNameField(required=False, help_text="Or a token group you may use.")
-    model = serializers.SlugRelatedField(slug_field="name", queryset=Model.objects.filter(enabled=True))
+    model = NameField(queryset=Model.objects.filter(enabled=True))
     billing_mode = serializers.ChoiceField(choices=BillingMode.choices, required=False)
     input_tokens = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
     output_tokens = serializers.IntegerField(min_value=0, max_value=10**9, default=0)

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from apiyi_admin.api_common import GroupNameField
+from apiyi_admin.api_common import GroupNameField, NameField
 from groups.models import (
     API_FORMATS,
     Channel,
@@ -88,7 +88,7 @@ class CatalogModelSerializer(serializers.Serializer):
 
 
 class GroupAccessSerializer(serializers.ModelSerializer):
-    user_group = serializers.SlugRelatedField(slug_field="name", queryset=UserGroup.objects.all())
+    user_group = NameField(queryset=UserGroup.objects.all())
     token_group = GroupNameField()
 
     class Meta:
@@ -134,7 +134,7 @@ class OperatorModelSerializer(serializers.ModelSerializer):
 
 
 class ChannelModelSerializer(serializers.Serializer):
-    model = serializers.SlugRelatedField(slug_field="name", queryset=Model.objects.all())
+    model = NameField(queryset=Model.objects.all())
     upstream_name = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
 
 
@@ -146,9 +146,7 @@ class ChannelSerializer(serializers.ModelSerializer):
         help_text="Upstream key; write-only, never returned.",
     )
     has_api_key = serializers.SerializerMethodField()
-    token_groups = serializers.SlugRelatedField(
-        slug_field="name", many=True, queryset=TokenGroup.objects.all(), required=False
-    )
+    token_groups = NameField(many=True, queryset=TokenGroup.objects.all(), required=False)
     models = serializers.SerializerMethodField()
     served_models = ChannelModelSerializer(many=True, write_only=True, required=False, max_length=1000)
 
