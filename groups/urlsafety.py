@@ -7,11 +7,11 @@ anything else on the private network. Three layers:
 1. Saving (`validate_base_url`): http/https only, no credentials in the URL, and the host
    (an IP literal or every address it resolves to right now) must be public, unless the
    channel sets `allow_private_network` (the demo's loopback simulator does).
-2. Connecting (`SafeResolver` for aiohttp, `PinnedAdapter`/`safe_session` for requests):
-   DNS is resolved again at call time, every address is vetted, and the connection goes
-   to a vetted address, so DNS rebinding between save and call does not help an attacker.
-   aiohttp never passes IP-literal hosts to a resolver, so callers also run
-   `guard_url(url, allow_private=...)` (no DNS, microseconds) before each request.
+2. Connecting (`safe_client_session` for aiohttp, `safe_session` for requests): DNS is
+   resolved again at call time, every address is vetted, and the connection goes to a
+   vetted address, so DNS rebinding between save and call does not help an attacker.
+   aiohttp never passes IP-literal hosts to a resolver, so `safe_client_session` also runs
+   `guard_url` on every request URL through a trace hook (`ssrf_trace_config`).
 3. No redirects: every upstream call passes `allow_redirects=False` (aiohttp and
    requests), so a public upstream cannot bounce the gateway to a private address.
 
@@ -224,6 +224,42 @@ class SafeResolver(AbstractResolver):
 def safe_connector(*, allow_private: bool = False, **kwargs) -> aiohttp.TCPConnector:
     """A TCPConnector whose every connection goes to a vetted address."""
     return aiohttp.TCPConnector(resolver=SafeResolver(allow_private=allow_private), **kwargs)
+
+
+class UpstreamRefused(UnsafeURLError, aiohttp.ClientOSError):
+    """Raised by `ssrf_trace_config` before connecting: an aiohttp ClientError like any other."""
+
+
+def ssrf_trace_config(*, allow_private: bool = False) -> aiohttp.TraceConfig:
+    """aiohttp trace hook that runs `guard_url` on every request URL, IP literals included.
+
+    aiohttp dials IP-literal hosts without asking the resolver, so `safe_connector` alone
+    cannot see them; this hook refuses them before connecting.
+    """
+
+    async def check(session, context, params) -> None:
+        try:
+            guard_url(str(params.url), allow_private=allow_private)
+        except UnsafeURLError as exc:
+            raise UpstreamRefused(f"refused by the SSRF guard: {exc}") from None
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(check)
+    return trace
+
+
+def safe_client_session(
+    *, allow_private: bool = False, connector_kwargs=None, **kwargs
+) -> aiohttp.ClientSession:
+    """An aiohttp ClientSession for upstream calls: vetted, pinned addresses and checked URLs.
+
+    Still pass `allow_redirects=False` on every request.
+    """
+    return aiohttp.ClientSession(
+        connector=safe_connector(allow_private=allow_private, **(connector_kwargs or {})),
+        trace_configs=[ssrf_trace_config(allow_private=allow_private), *kwargs.pop("trace_configs", [])],
+        **kwargs,
+    )
 
 
 class _PinnedConnectionMixin:

@@ -309,3 +309,19 @@ def test_aiohttp_resolver_checks_every_address():
     )
     with pytest.raises(UnsafeURLError, match="metadata"):
         asyncio.run(SafeResolver(resolver=Fake(), allow_private=True).resolve("metadata.google.internal", 80))
+
+
+def test_aiohttp_session_refuses_ip_literals_before_connecting(local_upstream):
+    from groups.urlsafety import UpstreamRefused, safe_client_session
+
+    async def get(allow_private):
+        async with (
+            safe_client_session(allow_private=allow_private) as session,
+            session.get(f"http://127.0.0.1:{local_upstream}/", allow_redirects=False) as response,
+        ):
+            return response.status
+
+    with pytest.raises(UpstreamRefused) as exc:
+        asyncio.run(get(False))
+    assert isinstance(exc.value, aiohttp.ClientError) and "loopback" in str(exc.value)
+    assert asyncio.run(get(True)) == 200
