@@ -277,6 +277,10 @@ class StreamTooLong(Exception):
     """A stream outlived RELAY_MAX_CALL_SECONDS: it is ended and billed for what it delivered."""
 
 
+class MalformedStream(Exception):
+    """The upstream sent an event that is not valid JSON: the stream is cut there, not trusted further."""
+
+
 class ChatStream:
     """Relays one upstream event stream to the client and settles it exactly once.
 
@@ -294,6 +298,7 @@ class ChatStream:
         self.parser = SSEParser()
         self.status = "success"
         self.error = ""
+        self.malformed = False
         self._finished = False
 
     def response(self) -> HttpResponse:
@@ -303,9 +308,13 @@ class ChatStream:
         return resp
 
     def _events(self, chunk: bytes) -> list[bytes]:
+        """Client bytes for the events in a chunk, stopping at the first malformed one."""
         out: list[bytes] = []
         for event in self.parser.feed(chunk):
             out.extend(self.converter.feed(event))
+            if self.converter.saw_garbage:
+                self.malformed = True
+                break
         return out
 
     async def body(self):
@@ -315,7 +324,7 @@ class ChatStream:
                 for part in self._events(self.served.result[2]):
                     yield part
                 deadline = self.call.started + settings.RELAY_MAX_CALL_SECONDS
-                while True:
+                while not self.malformed:
                     chunk = await response.content.readany()
                     if not chunk:
                         break
@@ -323,6 +332,8 @@ class ChatStream:
                         yield part
                     if time.monotonic() > deadline:
                         raise StreamTooLong
+                if self.malformed:
+                    raise MalformedStream
                 tail = []
                 for event in self.parser.flush():
                     tail.extend(self.converter.feed(event))
@@ -337,7 +348,7 @@ class ChatStream:
                         "The upstream stream ended early; the answer is incomplete."
                     ):
                         yield part
-            except (aiohttp.ClientError, TimeoutError, SSEError, StreamTooLong) as exc:
+            except (aiohttp.ClientError, TimeoutError, SSEError, StreamTooLong, MalformedStream) as exc:
                 self.status, self.error = "partial", f"upstream stream failed: {type(exc).__name__}"
                 for part in self.converter.error("The upstream stream failed; the answer is incomplete."):
                     yield part

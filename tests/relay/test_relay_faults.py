@@ -165,3 +165,17 @@ def test_client_disconnect_mid_stream_bills_what_was_generated(live, reconciled,
     assert 0 < rec.cost_micro < rec.hold_micro
     assert_billed_as_recorded(rec)
     assert live.token_of(key).user.wallet.held_micro == 0
+
+
+def test_garbage_in_a_stream_ends_it_with_an_error_and_a_partial_bill(live, reconciled):
+    live.sim.configure(upstream="openai-official", error="garbage")
+    raw = live.openai().chat.completions.with_raw_response.create(
+        model="gpt-5.1", messages=[{"role": "user", "content": "hello"}], stream=True
+    )
+    with pytest.raises(openai.APIError):
+        for _ in raw.parse():
+            pass
+    rec = live.settled(raw.headers["x-request-id"])
+    assert rec.status == "partial" and rec.usage_estimated and rec.input_tokens > 0
+    assert 0 < rec.cost_micro < rec.hold_micro
+    assert_billed_as_recorded(rec)
