@@ -36,14 +36,21 @@ def _friendly(form) -> None:
     from django import forms
 
     form.auto_id = "filter_%s"
-    for field in form.fields.values():
+    labels = {"date_from": "From", "date_to": "Until", "ordering": "Sort by"}
+    for name, field in form.fields.items():
+        if name in labels:
+            field.label = labels[name]
         widget = field.widget
         if isinstance(widget, forms.NullBooleanSelect):
             widget.choices = [("unknown", "any"), ("true", "yes"), ("false", "no")]
+        elif str(getattr(field, "empty_label", "") or "").startswith("---"):
+            field.empty_label = "default" if name == "ordering" else "any"
+            widget.choices = list(field.choices)
         elif isinstance(field, forms.ChoiceField):
             choices = list(field.choices)
             if choices and choices[0][0] == "" and str(choices[0][1]).startswith("---"):
                 field.choices = [("", "any"), *choices[1:]]
+    form._bound_fields_cache.clear()  # labels are copied into bound fields when first used
 
 
 def render_list(request, template: str, context: dict, partial: str = "results"):

@@ -29,7 +29,7 @@ from tokens.models import Token
 
 from .filters import LedgerEntryFilter, UsageRecordFilter
 from .forms import BonusTierForm, RateForm, RechargeForm
-from .models import Recharge, RechargeBonusTier, UsageStatus
+from .models import Recharge, RechargeBonusTier
 from .pricing import BillingBasis, ModelPrice, PricingError, Usage, billing_basis, format_cny, to_micro
 from .quotes import explain_price, quote_usage
 from .selectors import (
@@ -172,7 +172,6 @@ def _usage_filter(request):
         choices=[("", "any token")]
         + [(t.pk, t.name) for t in Token.objects.filter(user=request.user).only("pk", "name")],
     )
-    fields["status"].choices = [("", "any status"), *UsageStatus.choices]
     for name in ("date_from", "date_to"):
         fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
     fields["fallback_used"].widget.choices = [("", "any"), ("true", "yes"), ("false", "no")]
@@ -273,7 +272,6 @@ def why(request):
 @login_required
 def wallet(request):
     filt = LedgerEntryFilter(request.GET, queryset=ledger_for_user(user=request.user))
-    filt.form.fields["kind"].choices = [("", "any kind"), *filt.form.fields["kind"].choices[1:]]
     context = {
         "balance": balance_summary(user=request.user),
         "filter": filt,
