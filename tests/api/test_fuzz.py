@@ -27,6 +27,7 @@ SKIP = {("DELETE", "/api/v1/management-keys/{id}/")}
 @pytest.fixture
 def fuzz_target(live_server, demo, user_groups, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PROBE_TIMEOUT_S = 2  # "probe now" on a generated channel must not stall the run
     operator = user_create(username="fuzzer", user_group=user_groups["enterprise"], is_staff=True)
     _, raw = management_key_create(user=operator, name="fuzz")
     served = requests.get(f"{live_server.url}/api/schema/?format=json", timeout=180)
