@@ -97,8 +97,8 @@ def test_pages_carry_csp_and_security_headers(client, db):
     assert response["Referrer-Policy"] == "same-origin"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
     assert "camera=()" in response["Permissions-Policy"]
-    session_cookie = client.cookies.get("csrftoken")
-    assert session_cookie is not None and session_cookie["samesite"] == "Lax"
+    csrf_cookie = client.cookies.get("csrftoken")
+    assert csrf_cookie is not None and csrf_cookie["samesite"] == "Lax"
 
 
 @override_settings(ROOT_URLCONF="tests.security.urls_nonce")
