@@ -44,6 +44,7 @@ class ChannelInfo:
     weight: int
     max_concurrency: int
     upstream_names: dict[str, str] = field(default_factory=dict)
+    allow_private_network: bool = False
 
     def upstream_model(self, model: str) -> str:
         return self.upstream_names.get(model) or model
@@ -122,6 +123,7 @@ def build_snapshot(version: str) -> RoutingSnapshot:
             weight=c.weight,
             max_concurrency=c.max_concurrency,
             upstream_names={k: v for k, v in served.get(c.pk, {}).items() if v},
+            allow_private_network=c.allow_private_network,
         )
         for c in channels.values()
     }

@@ -262,7 +262,7 @@ class Call:
         path, payload, headers = build(step, channel)
         url = channel.base_url + path
         try:
-            response = await upstream.session().request(
+            response = await upstream.session(allow_private=channel.allow_private_network).request(
                 method,
                 url,
                 data=payload if method == "POST" else None,

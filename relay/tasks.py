@@ -9,6 +9,8 @@ import requests
 from celery import shared_task
 from django.utils import timezone
 
+from groups.urlsafety import safe_session
+
 from . import services
 from .selectors import video_job_channel
 
@@ -25,7 +27,8 @@ def poll_upstream(job) -> dict | None:
     headers = {"Authorization": f"Bearer {channel.api_key}", "Accept": "application/json"}
     url = f"{channel.base_url.rstrip('/')}/videos/{job.upstream_job_id}"
     try:
-        resp = requests.get(url, headers=headers, timeout=30)
+        with safe_session(allow_private=channel.allow_private_network) as http:
+            resp = http.get(url, headers=headers, timeout=30, allow_redirects=False)
         data = resp.json() if resp.status_code == 200 else None
     except (requests.RequestException, ValueError):
         return None

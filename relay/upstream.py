@@ -8,30 +8,34 @@ import aiohttp
 from django.conf import settings
 
 from groups.routing import ChannelInfo
+from groups.urlsafety import safe_client_session
 
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 FORWARDED_ANTHROPIC_HEADERS = ("anthropic-version", "anthropic-beta")
 
-_sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+_sessions: dict[tuple[asyncio.AbstractEventLoop, bool], aiohttp.ClientSession] = {}
 
 
-def session() -> aiohttp.ClientSession:
-    """The pooled session of the running event loop (created on first use)."""
+def session(*, allow_private: bool = False) -> aiohttp.ClientSession:
+    """The pooled session of the running event loop (created on first use).
+
+    Sessions come from the SSRF guard: every connection goes to a vetted address, and one
+    separate pool serves the channels that may reach private networks (the demo simulator).
+    """
     loop = asyncio.get_running_loop()
-    current = _sessions.get(loop)
+    current = _sessions.get((loop, allow_private))
     if current is None:
-        for old in [other for other in _sessions if other.is_closed()]:
+        for old in [key for key in _sessions if key[0].is_closed()]:
             del _sessions[old]
     if current is None or current.closed:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
-        current = aiohttp.ClientSession(
-            connector=connector,
-            json_serialize=None,
+        current = safe_client_session(
+            allow_private=allow_private,
+            connector_kwargs={"limit": 0, "limit_per_host": 0, "ttl_dns_cache": 300, "keepalive_timeout": 30},
             auto_decompress=True,
             raise_for_status=False,
             trust_env=False,
         )
-        _sessions[loop] = current
+        _sessions[(loop, allow_private)] = current
     return current
 
 

@@ -150,7 +150,7 @@ async def fetch_upstream_state(job: VideoJob, channel) -> dict | None:
     """The upstream's current view of a job, or None when it cannot be reached right now."""
     url = f"{channel.base_url.rstrip('/')}/videos/{job.upstream_job_id}"
     try:
-        async with session().get(
+        async with session(allow_private=channel.allow_private_network).get(
             url, headers=headers_for(_channel_info(channel), json_body=False), timeout=timeout(30)
         ) as resp:
             if resp.status != 200:
@@ -173,6 +173,7 @@ def _channel_info(channel):
         priority=channel.priority,
         weight=channel.weight,
         max_concurrency=channel.max_concurrency,
+        allow_private_network=channel.allow_private_network,
     )
 
 
@@ -205,7 +206,7 @@ async def handle_video_content(request, call: Call, video_id: str):
         )
     url = f"{channel.base_url.rstrip('/')}/videos/{job.upstream_job_id}/content"
     try:
-        resp = await session().get(
+        resp = await session(allow_private=channel.allow_private_network).get(
             url, headers=headers_for(_channel_info(channel), json_body=False), timeout=timeout(60)
         )
     except (aiohttp.ClientError, TimeoutError):

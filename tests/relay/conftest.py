@@ -52,7 +52,7 @@ def relay_server():
     yield f"http://127.0.0.1:{config.port}"
     from relay import upstream
 
-    for loop, session in list(upstream._sessions.items()):
+    for (loop, _), session in list(upstream._sessions.items()):
         if loop.is_running():
             asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=10)
     server.should_exit = True

@@ -71,3 +71,23 @@ def test_count_tokens_is_free(simulator, demo, relay_call):
     )
     assert resp.status_code == 200 and resp.json()["input_tokens"] > 100
     assert not LedgerEntry.objects.filter(request_id=resp["X-Request-Id"]).exists()
+
+
+def test_private_upstream_is_refused_unless_the_channel_allows_it(simulator, demo, relay_call):
+    from groups.models import Channel
+
+    channel = Channel.objects.get(name="claude-official")
+    channel.allow_private_network = False  # the simulator listens on 127.0.0.1
+    channel.save()
+    resp = relay_call(
+        "POST",
+        "/v1/chat/completions",
+        key=demo["demo_key"],
+        json={"model": "claude-sonnet-4-5", "messages": HELLO},
+    )
+    assert resp.status_code == 200
+    rec = UsageRecord.objects.get(request_id=resp["X-Request-Id"])
+    assert [(a["channel"], a["outcome"]) for a in rec.trace] == [
+        ("claude-official", "connect_error"),
+        ("claude-aws", "ok"),
+    ]
