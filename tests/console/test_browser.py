@@ -32,6 +32,7 @@ def shots(tmp_path):
     def shot(page, name):
         page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
+    shot.folder = folder
     return shot
 
 
@@ -164,6 +165,10 @@ def test_token_relay_usage_and_price_flow(simulator, live_server, settings, page
     shots(page, "tokens")
     page.goto(f"{base}/wallet/recharge/?amount=5000")
     shots(page, "recharge")
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(f"{base}/tokens/{token.pk}/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    page.screenshot(path=str(shots.folder / "mobile-token.png"))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -76,3 +76,15 @@ def test_csv_export_is_filtered_and_scoped(customer, cc_token, outsider, make_us
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["request_id"] for r in rows] == ["req_a"]
     assert rows[0]["cost_cny"] == "0.001234" and rows[0]["group"] == "ClaudeCode"
+
+
+def test_list_paginates_and_keeps_filters(customer, cc_token, make_usage):
+    for i in range(30):
+        make_usage(customer, cc_token, request_id=f"req_{i:02d}", model_name="glm-5.1")
+    c = _client(customer)
+    page = c.get("/usage/?model=glm-5.1").content.decode()
+    assert "1–25 of 30" in page and "?model=glm-5.1&amp;page=2" in page
+    second = c.get("/usage/?model=glm-5.1&page=2", headers={"HX-Request": "true", "HX-Target": "results"})
+    text = second.content.decode()
+    assert "26–30 of 30" in text and text.count("data-request-id=") == 5
+    assert c.get("/usage/?page=999").status_code == 200  # out of range shows the last page
