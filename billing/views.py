@@ -195,6 +195,13 @@ def usage_detail(request, request_id: str):
     return render(request, template, context)
 
 
+def _cell(value):
+    """Neutralise spreadsheet formulas in text that came from API callers (model names, ids)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -230,7 +237,8 @@ def usage_export(request):
         yield writer.writerow(CSV_COLUMNS)
         for r in filt.qs.iterator(chunk_size=1000):
             yield writer.writerow(
-                [
+                _cell(v)
+                for v in [
                     r.created_at.isoformat(),
                     r.request_id,
                     r.token_name,

@@ -78,6 +78,7 @@ def _price_rows(pairs) -> list[dict]:
                     "after": a.final_cny if a else None,
                     "ratio_before": before.ratio_to_official,
                     "ratio_after": after.ratio_to_official,
+                    "changed": (b.final_cny if b else None) != (a.final_cny if a else None),
                 }
             )
     return rows

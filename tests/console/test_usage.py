@@ -88,3 +88,10 @@ def test_list_paginates_and_keeps_filters(customer, cc_token, make_usage):
     text = second.content.decode()
     assert "26–30 of 30" in text and text.count("data-request-id=") == 5
     assert c.get("/usage/?page=999").status_code == 200  # out of range shows the last page
+
+
+def test_csv_export_neutralises_formulas(customer, cc_token, make_usage):
+    make_usage(customer, cc_token, request_id="req_f", model_name="=HYPERLINK(1)")
+    body = b"".join(_client(customer).get("/usage/export.csv").streaming_content).decode()
+    row = next(csv.DictReader(io.StringIO(body)))
+    assert row["model"] == "'=HYPERLINK(1)"
