@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 
@@ -170,6 +171,13 @@ class RelayCollector:
 @never_cache
 @require_GET
 def metrics(request):
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            response = HttpResponse("metrics need the bearer token (METRICS_TOKEN)\n", status=401)
+            response["WWW-Authenticate"] = "Bearer"
+            return response
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ChannelCollector())
     registry.register(RelayCollector())

@@ -313,6 +313,8 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Probes: a tick enqueues the channels that are due; each entry expires within its period.
+# Optional bearer token for /metrics (channel names and load are operational detail).
+METRICS_TOKEN = env("METRICS_TOKEN")
 PROBE_TICK_S = float(env("PROBE_TICK_S", "5"))
 PROBE_TIMEOUT_S = float(env("PROBE_TIMEOUT_S", "20"))
 PROBE_RECOVERY_SUCCESSES = envint("PROBE_RECOVERY_SUCCESSES", 2)
