@@ -233,8 +233,15 @@ def usage_failure_advice(*, record) -> list[dict]:
         out.append(_advice("bad", "The request itself was malformed or too large; the message below says "
                                   "which field."))
     elif status >= 500:
-        out.append(_advice("warn", "Every upstream channel tried for this call failed. Retry with backoff; "
-                                   "a fallback group that offers the model adds more channels."))
+        others = [
+            g.name for g in groups_offering(model_name=record.model_name,
+                                            among=fallback_token_groups(user_group=user_group))
+            if g not in token_groups
+        ]
+        extra = (f" Adding {others[0]} as a fallback group would add more channels for {record.model_name}."
+                 if others else "")
+        out.append(_advice("warn", "Every upstream channel tried for this call failed; you were not charged. "
+                                   f"Retry with backoff.{extra}"))
     if record.error_message:
         out.append(_advice("info", f"Gateway message: {record.error_message}"))
     return out

@@ -149,6 +149,7 @@ def test_token_relay_usage_and_price_flow(simulator, live_server, settings, page
     # 5. why: the same request id explained
     page.goto(f"{base}/why/?request_id={request_id}")
     assert "fallback group Default" in page.inner_text("[data-testid=why-result]")
+    shots(page, "why")
 
     # 6. the price explainer for ClaudeCode
     page.goto(f"{base}/prices/?group=ClaudeCode&model=claude-sonnet-4-5")

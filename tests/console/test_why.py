@@ -96,3 +96,15 @@ def test_someone_elses_request_id_is_not_found(customer, cc_token, outsider, mak
 def test_empty_form(customer):
     page = _client(customer).get("/why/").content.decode()
     assert 'name="request_id"' in page and "No call with" not in page
+
+
+def test_upstream_failure_suggests_a_group_not_yet_on_the_token(customer, groups, make_usage):
+    from tokens.services import token_create
+
+    token, _ = token_create(user=customer, name="cc only", select_group=groups["ClaudeCode"])
+    make_usage(
+        customer, token, failed=True, request_id="req_502", http_status=502, error_code="upstream_error"
+    )
+    page = _client(customer).get("/why/?request_id=req_502").content.decode()
+    assert "you were not charged" in page
+    assert "Adding Default as a fallback group would add more channels for claude-sonnet-4-5" in page
