@@ -62,8 +62,8 @@ class FallbackRedisCache(RedisCache):
     def _mark_down(self, exc: Exception) -> None:
         with self._lock:
             if not self._reason:
-                log.warning("Redis unreachable, serving from local memory: %s", type(exc).__name__)
-            self._reason = f"Redis unreachable ({type(exc).__name__}: {exc}); using per-process local state"
+                log.warning("Redis unreachable, serving from local memory: %s", exc)
+            self._reason = f"Redis unreachable ({type(exc).__name__}); using per-process local state"
             self._down_until = time.monotonic() + self.retry_after_s
 
     def _mark_up(self) -> None:

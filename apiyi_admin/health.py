@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import time
 
@@ -27,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from groups.saturation import Verdict, metrics_snapshot
 
 READY_CACHE_KEY = "health:ready"
+log = logging.getLogger(__name__)
 
 
 @never_cache
@@ -39,8 +41,9 @@ def _check_database() -> str:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # any driver error means "not reachable"
-        return f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # any driver error means "not reachable"; details go to the log only
+        log.warning("readyz: database unreachable: %s", exc)
+        return f"database unreachable ({type(exc).__name__})"
     return ""
 
 
@@ -52,7 +55,7 @@ def _check_cache() -> str:
         cache.set(READY_CACHE_KEY, 1, 10)
         return "" if cache.get(READY_CACHE_KEY) == 1 else "cache did not keep a value"
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return f"cache unreachable ({type(exc).__name__})"
 
 
 def _check_broker() -> str:
@@ -64,7 +67,8 @@ def _check_broker() -> str:
         if url.startswith(("redis://", "rediss://")):
             import redis
 
-            redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+            with redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1) as client:
+                client.ping()
         else:
             from kombu import Connection
 
