@@ -596,9 +596,13 @@ class Bench:
         """BENCH_STREAMS slow streams at once through ONE process of each proxy; its memory."""
         cfg = self.cfg
         out = {}
-        singles = [("relay", lambda: self.start_relay(1, "relay-1"))]
+        # With one worker the main service already is one process: reuse it (and keep it).
+        single = cfg.workers == 1
+        singles = [("relay", lambda: self.relay if single else self.start_relay(1, "relay-1"))]
         if self.litellm and cfg.litellm_streams:
-            singles.append(("litellm", lambda: self.start_litellm(1, "litellm-1")))
+            singles.append(
+                ("litellm", lambda: self.litellm if single else self.start_litellm(1, "litellm-1"))
+            )
         stream_body = chat_body(SLOW_MODEL, stream=True)
         for name, starter in singles:
             svc = starter()
@@ -633,7 +637,8 @@ class Bench:
                 processes=len(_tree(svc.proc.pid)),
             )
             out[name] = result
-            svc.stop()
+            if not single:
+                svc.stop()
         return out
 
     def failover(self) -> dict:

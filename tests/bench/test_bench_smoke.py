@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = {
     "BENCH_BACKEND": "embedded",
+    "BENCH_WORKERS": "1",
     "BENCH_ROUNDS": "1",
     "BENCH_WARMUP_SECONDS": "0.5",
     "BENCH_SEQ_SECONDS": "1",
