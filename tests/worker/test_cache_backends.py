@@ -1,8 +1,11 @@
-"""The shared file cache used by `make demo`: atomic counters across processes."""
+"""Cache backends: the demo's shared file cache and the Redis cache with local fallback."""
 
 import multiprocessing
 
-from apiyi_admin.cache import SharedFileCache
+import pytest
+import redis.exceptions
+
+from apiyi_admin.cache import FallbackRedisCache, SharedFileCache
 
 
 def _bump(location, n):
@@ -36,3 +39,21 @@ def test_incr_keeps_expiry_and_refuses_missing_keys(tmp_path):
     else:
         raise AssertionError("incr of a missing key must raise ValueError")
     assert cache.ping() == ""
+
+
+@pytest.mark.redis
+def test_redis_fallback_degrades_and_comes_back(settings, monkeypatch):
+    cache = FallbackRedisCache(settings.REDIS_URL, {"OPTIONS": {"FALLBACK_RETRY_S": 0}, "KEY_PREFIX": "fb"})
+    cache.set("k", "in redis")
+    real = cache._cache.get_client
+
+    def outage(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(cache._cache, "get_client", outage)
+    cache.set("k", "local")
+    assert cache.get("k") == "local"
+    assert cache.status()["degraded"] and "Redis unreachable" in cache.ping()
+    monkeypatch.setattr(cache._cache, "get_client", real)
+    assert cache.get("k") == "in redis"  # Redis's value again once it answers
+    assert cache.status() == {"backend": "redis", "degraded": False, "reason": ""}
