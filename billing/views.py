@@ -172,6 +172,12 @@ def _usage_filter(request):
         choices=[("", "any token")]
         + [(t.pk, t.name) for t in Token.objects.filter(user=request.user).only("pk", "name")],
     )
+    mine = usage_for_user(user=request.user).order_by()
+    for name, column in (("model", "model_name"), ("group", "group_name")):
+        values = sorted(v for v in mine.values_list(column, flat=True).distinct() if v)
+        fields[name] = forms.ChoiceField(
+            required=False, label=fields[name].label, choices=[("", "any"), *[(v, v) for v in values]]
+        )
     for name in ("date_from", "date_to"):
         fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
     fields["fallback_used"].widget.choices = [("", "any"), ("true", "yes"), ("false", "no")]

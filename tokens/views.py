@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -65,6 +66,10 @@ def _pop_key(request, token: Token) -> str | None:
 @login_required
 def token_list(request):
     filt = TokenFilter(request.GET, queryset=_tokens(request.user))
+    names = selectable_token_groups(user_group=request.user.user_group).values_list("name", flat=True)
+    filt.form.fields["select_group"] = forms.ChoiceField(
+        required=False, label="Select group", choices=[("", "any"), *[(n, n) for n in names]]
+    )
     context = {"filter": filt, "page": paginate(request, filt.qs)}
     return render_list(request, "tokens/list.html", context)
 
