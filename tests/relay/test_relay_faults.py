@@ -99,7 +99,7 @@ def test_slow_upstream_times_out_and_fails_over(live, reconciled, settings):
 
 
 def test_cut_stream_ends_with_an_error_event_and_bills_what_was_delivered(live, reconciled):
-    live.sim.configure(upstream="*", error="cut_stream")
+    live.sim.configure(upstream="*", error="cut_stream", output_tokens=200)  # cut half-way through the text
     key = live.make_key(select="ClaudeCode")
     raw = live.openai(key=key).chat.completions.with_raw_response.create(
         model="claude-sonnet-4-5",
