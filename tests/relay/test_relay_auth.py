@@ -72,3 +72,17 @@ def test_unknown_keys_do_not_reach_the_database_twice(simulator, demo, relay_cal
     with django_assert_num_queries(0):
         resp = relay_call("POST", "/v1/chat/completions", key="sk-unknown-key", json=CHAT)
     assert resp.status_code == 401 and resp["X-Request-Id"].startswith("req_")
+
+
+def test_user_group_change_applies_to_cached_tokens_at_once(simulator, demo, relay_call, user_groups):
+    from accounts.models import User
+
+    key = demo["demo_key"]
+    body = {"model": "claude-opus-4-6", "messages": [{"role": "user", "content": "hi"}]}
+    assert (
+        relay_call("POST", "/v1/chat/completions", key=key, json=body).status_code == 200
+    )  # vip: premium ok
+    user = User.objects.get(username="demo")
+    user.user_group = user_groups["default"]
+    user.save()
+    assert relay_call("POST", "/v1/chat/completions", key=key, json=body).status_code == 403
