@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django import forms
 
-from .models import API_FORMATS, PRICE_FIELDS, Channel, ChannelKind, Model, ModelKind, ModelTier, TokenGroup
+from .models import API_FORMATS, Channel, ChannelKind, Model, ModelKind, ModelTier, TokenGroup
+from .services import CHANNEL_FIELDS, MODEL_FIELDS
 
 FORMAT_CHOICES = [(f, f) for f in API_FORMATS]
 
@@ -79,15 +80,7 @@ class ModelForm(forms.Form):
     usd_per_second = _price("USD per second")
     usd_per_image = _price("USD per image")
 
-    FIELDS = (
-        "name",
-        "kind",
-        "tier",
-        "description",
-        "enabled",
-        "max_output_tokens",
-        *PRICE_FIELDS,
-    )
+    FIELDS = MODEL_FIELDS
 
     def unsaved(self, base: Model | None) -> Model:
         """A Model carrying the submitted prices, for previews; never saved."""
@@ -122,19 +115,7 @@ class ChannelForm(forms.Form):
         queryset=Model.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
     )
 
-    FIELDS = (
-        "name",
-        "kind",
-        "base_url",
-        "priority",
-        "weight",
-        "max_concurrency",
-        "enabled",
-        "auto_reenable",
-        "allow_private_network",
-        "probe_interval_s",
-        "latency_threshold_ms",
-    )
+    FIELDS = CHANNEL_FIELDS
 
     @classmethod
     def for_instance(cls, channel: Channel | None, data=None):

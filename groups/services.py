@@ -13,7 +13,17 @@ from django.db import transaction
 
 from accounts.services import audit_record, audit_snapshot
 
-from .models import API_FORMATS, Channel, ChannelModel, GroupAccess, Model, ModelTier, TokenGroup, UserGroup
+from .models import (
+    API_FORMATS,
+    PRICE_FIELDS,
+    Channel,
+    ChannelModel,
+    GroupAccess,
+    Model,
+    ModelTier,
+    TokenGroup,
+    UserGroup,
+)
 from .saturation import verdict_clear_auth_error
 from .urlsafety import channel_base_url_check
 
@@ -60,13 +70,7 @@ MODEL_FIELDS = (
     "description",
     "enabled",
     "max_output_tokens",
-    "input_usd_per_mtok",
-    "output_usd_per_mtok",
-    "cache_read_usd_per_mtok",
-    "cache_write_usd_per_mtok",
-    "usd_per_call",
-    "usd_per_second",
-    "usd_per_image",
+    *PRICE_FIELDS,
 )
 CHANNEL_FIELDS = (
     "name",
