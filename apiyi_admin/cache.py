@@ -43,6 +43,23 @@ _WRAPPED = (
 )
 
 
+class _RedisState:
+    """One per process and location: the Redis client (its connection pool), the local
+    fallback and the outage window, shared by every cache object Django builds (one per
+    ASGI request), so a call does not pay a new connection, HELLO and SELECT."""
+
+    def __init__(self, client, local: LocMemCache):
+        self.client = client
+        self.local = local
+        self.down_until = 0.0
+        self.reason = ""
+        self.lock = threading.Lock()
+
+
+_STATES: dict[tuple, _RedisState] = {}
+_STATES_LOCK = threading.Lock()
+
+
 class FallbackRedisCache(RedisCache):
     """Redis cache that degrades to per-process local memory while Redis is unreachable."""
 
@@ -51,30 +68,42 @@ class FallbackRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self.retry_after_s = float(params.get("OPTIONS", {}).pop("FALLBACK_RETRY_S", self.retry_after_s))
-        self._local = LocMemCache(
-            f"redis-fallback-{id(self)}",
-            {"TIMEOUT": params.get("TIMEOUT", 300), "OPTIONS": {"MAX_ENTRIES": 100_000}},
-        )
-        self._down_until = 0.0
-        self._reason = ""
-        self._lock = threading.Lock()
+        key = (tuple(self._servers), repr(sorted(self._options.items())), os.getpid())
+        with _STATES_LOCK:
+            state = _STATES.get(key)
+            if state is None:
+                local = LocMemCache(
+                    f"redis-fallback-{len(_STATES)}-{os.getpid()}",
+                    {"TIMEOUT": params.get("TIMEOUT", 300), "OPTIONS": {"MAX_ENTRIES": 100_000}},
+                )
+                state = _STATES[key] = _RedisState(self._class(self._servers, **self._options), local)
+        self._state = state
+        self._cache = state.client
+        self._local = state.local
+
+    @property
+    def _reason(self) -> str:
+        return self._state.reason
 
     def _mark_down(self, exc: Exception) -> None:
-        with self._lock:
-            if not self._reason:
+        state = self._state
+        with state.lock:
+            if not state.reason:
                 log.warning("Redis unreachable, serving from local memory: %s", exc)
-            self._reason = f"Redis unreachable ({type(exc).__name__}); using per-process local state"
-            self._down_until = time.monotonic() + self.retry_after_s
+            state.reason = f"Redis unreachable ({type(exc).__name__}); using per-process local state"
+            state.down_until = time.monotonic() + self.retry_after_s
 
     def _mark_up(self) -> None:
-        if self._reason:
-            with self._lock:
+        state = self._state
+        if state.reason:
+            with state.lock:
                 log.warning("Redis reachable again")
-                self._reason = ""
-                self._down_until = 0.0
+                state.reason = ""
+                state.down_until = 0.0
 
     def _call(self, name: str, *args, **kwargs):
-        if self._down_until and time.monotonic() < self._down_until:
+        down_until = self._state.down_until
+        if down_until and time.monotonic() < down_until:
             return getattr(self._local, name)(*args, **kwargs)
         try:
             result = getattr(RedisCache, name)(self, *args, **kwargs)
