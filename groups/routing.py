@@ -14,8 +14,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
-
+from apiyi_admin.db import db_async
 from billing.pricing import ModelPrice
 
 from .snapshot import routing_version
@@ -193,7 +192,7 @@ async def aget_snapshot() -> RoutingSnapshot:
     snapshot = _current
     if _fresh(snapshot, routing_version()):
         return snapshot
-    return await sync_to_async(get_snapshot)()
+    return await db_async(get_snapshot)()
 
 
 def reset_snapshot() -> None:

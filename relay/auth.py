@@ -12,9 +12,9 @@ import ipaddress
 import time
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
+from apiyi_admin.db import db_async
 from tokens.keys import KEY_PREFIX, hash_key, token_cache_key
 
 from .errors import RelayError
@@ -141,7 +141,7 @@ async def authenticate(request) -> TokenInfo:
     key_hash = hash_key(raw)
     info = _cached_token(key_hash)
     if info is None:
-        info = await sync_to_async(_load_and_cache)(key_hash)
+        info = await db_async(_load_and_cache)(key_hash)
     elif info == _UNKNOWN:
         info = None
     return check_token(info, ip=client_ip(request))

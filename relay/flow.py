@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from asgiref.sync import sync_to_async
+from django.db import DatabaseError
 
+from apiyi_admin.db import db_async
 from billing.pricing import Charge, Usage
 from billing.services import InsufficientBalance, QuotaExceeded
 from groups.routing import ChannelInfo, RoutingSnapshot
@@ -99,7 +100,7 @@ class Call:
         }
         touch = self.token.id if should_touch_last_used(self.token.id) else None
         try:
-            await sync_to_async(services.relay_refused)(
+            await db_async(services.relay_refused)(
                 request_id=self.request_id, user_id=self.token.user_id, record=record, touch_token_id=touch
             )
         except Exception:
@@ -108,13 +109,20 @@ class Call:
     async def hold(self, amount_micro: int) -> None:
         """Reserve the estimate; 402 before any upstream call when balance or quota fall short."""
         try:
-            self.hold_micro = await sync_to_async(services.relay_hold)(
+            self.hold_micro = await db_async(services.relay_hold)(
                 user_id=self.token.user_id,
                 token_id=self.token.id,
                 request_id=self.request_id,
                 amount_micro=amount_micro,
                 touch=should_touch_last_used(self.token.id),
             )
+        except DatabaseError:
+            logger.exception("could not hold for call %s", self.request_id)
+            raise RelayError(
+                "unavailable",
+                "The gateway cannot reach its database right now; nothing was charged. Please retry shortly.",
+                retry_after=2,
+            ) from None
         except QuotaExceeded:
             raise RelayError(
                 "insufficient_quota",
@@ -167,7 +175,7 @@ class Call:
             record.update(billing_basis=charge.basis, price_breakdown=charge.as_dict())
         cost = charge.cost_micro if charge is not None else 0
         await asyncio.shield(
-            sync_to_async(services.relay_settle)(
+            db_async(services.relay_settle)(
                 request_id=self.request_id, user_id=self.token.user_id, cost_micro=cost, record=record
             )
         )

@@ -12,6 +12,7 @@ import functools
 import logging
 import uuid
 
+from django.db import DatabaseError
 from django.views.decorators.csrf import csrf_exempt
 
 from groups.routing import aget_snapshot
@@ -73,6 +74,12 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
                         call.fail(RelayError("upstream", "The client went away.", status=499))
                     )
                 raise
+            except DatabaseError:
+                logger.exception("relay request %s: database unavailable", request_id)
+                error = RelayError(
+                    "unavailable", "The gateway cannot reach its database right now. Please retry shortly."
+                )
+                response = error.response(fmt, request_id)
             except Exception:
                 logger.exception("relay request %s failed", request_id)
                 error = RelayError("upstream", "The gateway failed to handle this request.", status=500)

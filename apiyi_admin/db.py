@@ -1,0 +1,42 @@
+"""Short database units called from async code, giving their connection back when done.
+
+Under ASGI each request runs its sync code in its own thread with its own connection, and
+Django returns that connection only at `request_finished` — after the last byte of a
+stream. With the connection pool that caps concurrent streams at the pool size. A relay
+call only needs the database for its short hold and settle transactions, so each such unit
+closes its connection afterwards (with the pool: hands it back).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+
+def release_connections() -> None:
+    """Close (with the pool: return) this thread's connections, unless inside a transaction."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
+
+
+def releasing(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `fn`, then release this thread's database connections."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            release_connections()
+
+    return run
+
+
+def db_async(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`sync_to_async(fn)` for a short database unit that holds no connection afterwards."""
+    return sync_to_async(releasing(fn))

@@ -1,0 +1,74 @@
+"""A relay call holds a database connection only for its short transactions, and a database
+failure gives the client a clean 503 in its own format, never a 500, and charges nothing."""
+
+import orjson
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import OperationalError, connection
+from django.test import AsyncClient
+
+from apiyi_admin.db import releasing
+from billing.models import LedgerEntry, UsageRecord, Wallet
+from relay import services, upstream
+
+BODY = orjson.dumps({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16})
+
+
+def post(key: str, path: str, headers: dict | None = None):
+    async def run():
+        try:
+            return await AsyncClient().post(
+                path,
+                data=BODY,
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {key}", **(headers or {})},
+            )
+        finally:
+            await upstream.close_sessions()
+
+    return async_to_sync(run)()
+
+
+def _down(**kwargs):
+    raise OperationalError("couldn't get a connection after 10.00 sec")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_database_failure_in_hold_is_a_503_in_the_clients_format_and_charges_nothing(
+    simulator, demo, monkeypatch, path
+):
+    key = demo["demo_key"]
+    assert post(key, path).status_code == 200  # warm caches
+    before = list(Wallet.objects.values_list("balance_micro", "held_micro").order_by("pk"))
+    ledger = LedgerEntry.objects.count()
+    monkeypatch.setattr(services, "wallet_hold", _down)
+    resp = post(key, path)
+    assert resp.status_code == 503
+    body = resp.json()
+    if path == "/v1/messages":
+        assert body["type"] == "error" and body["error"]["type"] == "overloaded_error"
+    else:
+        assert body["error"]["code"] == "upstream_unavailable"
+    assert "nothing was charged" in body["error"]["message"]
+    assert list(Wallet.objects.values_list("balance_micro", "held_micro").order_by("pk")) == before
+    assert LedgerEntry.objects.count() == ledger
+    assert UsageRecord.objects.get(request_id=resp["X-Request-Id"]).cost_micro == 0
+
+
+@pytest.mark.django_db
+def test_database_failure_while_authenticating_is_a_503(simulator, demo, monkeypatch):
+    from relay import auth
+
+    monkeypatch.setattr(auth, "_load_and_cache", lambda key_hash: _down())
+    resp = post(demo["demo_key"], "/v1/chat/completions")
+    assert resp.status_code == 503
+    assert resp.json()["error"]["code"] == "upstream_unavailable"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_short_unit_gives_its_connection_back():
+    assert releasing(Wallet.objects.count)() == Wallet.objects.count()
+    releasing(Wallet.objects.count)()
+    assert connection.connection is None
