@@ -1,0 +1,114 @@
+"""The fault matrix: the live relay under load while its upstreams misbehave, and nothing lost.
+
+For every fault: no 500 (or other gateway-made 5xx) reaches a client, every call has exactly one
+settled usage record, no hold is left outstanding and every wallet equals its ledger. The
+concurrent variant needs PostgreSQL (SQLite's in-memory test database takes one writer); the
+sequential one runs everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+import pytest
+
+from groups.models import Channel
+from soak.traffic import fire, gateway_failures
+from tests.relay.conftest import free_port
+from tests.reliability.conftest import wait_for_ledger
+
+pytestmark = [pytest.mark.live]
+
+
+def refuse_connections(live, settings):
+    """Both Claude channels point at a closed port: connection refused on every attempt."""
+    for name in ("claude-official", "claude-aws"):
+        channel = Channel.objects.get(name=name)
+        channel.base_url = f"http://127.0.0.1:{free_port()}/v1"
+        channel.save()
+
+
+def sim(**rule):
+    def setup(live, settings):
+        live.sim.configure(**rule)
+
+    return setup
+
+
+def burst_5xx(live, settings):
+    live.sim.configure(upstream="claude-official", error="500")
+    live.sim.configure(upstream="claude-aws", error="503")
+
+
+def slow_first_byte(live, settings):
+    settings.RELAY_UPSTREAM_READ_TIMEOUT = 10
+    live.sim.configure(upstream="*", latency_ms=2500)
+
+
+# name: (setup, client timeout in seconds, share of streams whose client walks away)
+FAULTS = {
+    "connection_refused": (refuse_connections, 30, 0.0),
+    "reset_mid_response": (sim(upstream="*", error="reset"), 30, 0.0),
+    "stream_cut_without_terminator": (sim(upstream="*", error="cut_stream", output_tokens=200), 30, 0.0),
+    "stream_error_event": (sim(upstream="*", error="stream_error"), 30, 0.0),
+    "garbage_json_and_sse": (sim(upstream="*", error="garbage"), 30, 0.0),
+    "slow_first_byte_beyond_client_timeout": (slow_first_byte, 1, 0.0),
+    "429_storm_without_retry_after": (sim(upstream="*", error="429"), 30, 0.0),
+    "429_storm_with_retry_after": (sim(upstream="*", error="429", retry_after_s=1), 30, 0.0),
+    "5xx_burst": (burst_5xx, 30, 0.0),
+    "client_disconnect_mid_stream": (sim(upstream="*", latency_ms=400, output_tokens=300), 30, 1.0),
+}
+
+
+def drive(live, settings, fault: str, *, count: int, concurrency: int, first: int = 0, key: str = ""):
+    setup, timeout_s, disconnect_rate = FAULTS[fault]
+    setup(live, settings)
+    key = key or live.make_key(select="ClaudeCode")
+    results = asyncio.run(
+        fire(
+            url=live.url,
+            key=key,
+            count=count,
+            concurrency=concurrency,
+            models=("claude-sonnet-4-5", "qwen3.5-max"),
+            disconnect_rate=disconnect_rate,
+            timeout_s=timeout_s,
+            first=first,
+        )
+    )
+    causes = collections.Counter(r.cause for r in results)
+    assert gateway_failures(results) == [], causes
+    request_ids = {r.request_id for r in results if r.request_id}
+    # A 503 may be the database refusing the hold (SQLite under overlapping calls): no record then.
+    refused = sum(r.status == 503 for r in results)
+    assert (
+        wait_for_ledger(request_ids, calls=range(first + count - refused, first + count + 1), timeout=15)
+        == []
+    ), causes
+    return causes
+
+
+SLOW_LOSES_HOLD = pytest.mark.xfail(
+    strict=True,
+    reason="BUG (relay/chat.py detached non-stream path): an OpenAI-format non-stream call whose "
+    "client times out while the upstream is still silent never settles: no usage record, its hold "
+    "stays outstanding (Wallet.held_micro > 0) until the stale-hold sweeper runs hours later",
+)
+MATRIX = [pytest.param(f, marks=SLOW_LOSES_HOLD) if f.startswith("slow") else f for f in FAULTS]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("fault", MATRIX)
+def test_fault_under_concurrent_load_loses_nothing(live, settings, fault):
+    causes = drive(live, settings, fault, count=32, concurrency=16)
+    if fault != "client_disconnect_mid_stream" and not fault.startswith("slow"):
+        assert causes["ok"] < 32, f"the fault never showed: {causes}"
+
+
+@pytest.mark.parametrize("fault", MATRIX)
+def test_fault_sequentially_loses_nothing(live, settings, fault):
+    """One call of each kind, the next only once the last has settled (its client may have left)."""
+    key = live.make_key(select="ClaudeCode")
+    for first in range(4):
+        drive(live, settings, fault, count=1, concurrency=1, first=first, key=key)
