@@ -7,7 +7,7 @@ PORT ?= 8000
 SIM_PORT ?= 8100
 export PORT SIM_PORT
 
-.PHONY: install demo test lint check pytest lock bench clean
+.PHONY: install demo test lint check pytest lock bench soak clean
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ bench/.venv-litellm/.installed:
 	test -x bench/.venv-litellm/bin/python || $(PYTHON) -m venv bench/.venv-litellm
 	bench/.venv-litellm/bin/pip install -q --disable-pip-version-check 'litellm[proxy]==$(LITELLM_VERSION)'
 	touch $@
+
+# Mixed-traffic soak against two relay processes on PostgreSQL + Redis; see soak/run.py.
+SOAK_SECONDS ?= 600
+soak: install
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) soak/run.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -14,9 +14,9 @@ import collections
 import pytest
 
 from groups.models import Channel
+from soak.ledger import wait_for_ledger
 from soak.traffic import fire, gateway_failures
 from tests.relay.conftest import free_port
-from tests.reliability.conftest import wait_for_ledger
 
 pytestmark = [pytest.mark.live]
 
