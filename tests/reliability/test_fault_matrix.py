@@ -91,9 +91,10 @@ def drive(live, settings, fault: str, *, count: int, concurrency: int, first: in
 
 SLOW_LOSES_HOLD = pytest.mark.xfail(
     strict=True,
-    reason="BUG (relay/chat.py detached non-stream path): an OpenAI-format non-stream call whose "
-    "client times out while the upstream is still silent never settles: no usage record, its hold "
-    "stays outstanding (Wallet.held_micro > 0) until the stale-hold sweeper runs hours later",
+    reason="BUG (relay/chat.py `detached` non-stream path, or the ASGI cancel around it): a NON-STREAM "
+    "call (OpenAI or Anthropic format; streams are fine) whose client times out while the upstream "
+    "has not answered yet is never settled: no usage record, and its hold stays outstanding "
+    "(Wallet.held_micro > 0) until the stale-hold sweeper runs (BILLING_HOLD_STALE_AFTER_S, 1 h)",
 )
 MATRIX = [pytest.param(f, marks=SLOW_LOSES_HOLD) if f.startswith("slow") else f for f in FAULTS]
 
