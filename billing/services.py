@@ -1,8 +1,11 @@
 """Wallet writes. Every balance change is a ledger line in the same transaction.
 
-Concurrency: the wallet row is locked (SELECT … FOR UPDATE on PostgreSQL; SQLite runs
-write transactions one at a time) before any check, so checks and writes cannot
-interleave; unique (request_id, kind) ledger lines make settlement happen once.
+Concurrency: a hold or settlement changes the wallet with one conditional UPDATE
+(`balance_micro >= …` in its WHERE, so checks and writes cannot interleave and the balance
+never goes negative), taken as late as possible so the row lock lives for about one
+statement plus COMMIT. Exactly once: the usage record (unique request id) is claimed first;
+unique (request_id, kind) ledger lines back that up. Lock order everywhere on the hot path:
+usage record, token, wallet. Operator writes (recharge, adjust, refund) lock the wallet row.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -81,16 +85,28 @@ def _post(wallet: Wallet, kind: str, amount_micro: int, **extra) -> LedgerEntry:
     )
 
 
+def _wallet_move(*, balance_delta: int, held_delta: int, min_balance: int | None = None, **lookup):
+    """Change one wallet in a single UPDATE … RETURNING: (wallet id, balance after) or None
+    when no wallet matches (missing, or its balance is below `min_balance`)."""
+    ((column, value),) = lookup.items()
+    assert column in ("id", "user_id")
+    conn = connections[Wallet.objects.db]
+    table, where = conn.ops.quote_name(Wallet._meta.db_table), conn.ops.quote_name(column)
+    # identifiers are the model's own; every value is a parameter
+    sql = f"UPDATE {table} SET balance_micro = balance_micro + %s, held_micro = held_micro + %s, updated_at = %s WHERE {where} = %s"  # noqa: S608, E501
+    params = [balance_delta, held_delta, conn.ops.adapt_datetimefield_value(timezone.now()), value]
+    if min_balance is not None:
+        sql += " AND balance_micro >= %s"
+        params.append(min_balance)
+    with conn.cursor() as cursor:
+        cursor.execute(sql + " RETURNING id, balance_micro", params)
+        return cursor.fetchone()
+
+
 @transaction.atomic
 def wallet_hold(*, user_id: int, request_id: str, amount_micro: int, token_id: int | None = None) -> int:
     """Reserve an estimate before an upstream call. Never overdraws, never exceeds a quota."""
     _check_amount(amount_micro, allow_zero=True)
-    try:
-        wallet = _locked_wallet(user_id=user_id)
-    except Wallet.DoesNotExist:
-        raise InsufficientBalance("no wallet") from None
-    if wallet.balance_micro < amount_micro or wallet.balance_micro <= 0:
-        raise InsufficientBalance("insufficient balance")
     if token_id is not None:
         updated = (
             Token.objects.filter(pk=token_id)
@@ -102,18 +118,51 @@ def wallet_hold(*, user_id: int, request_id: str, amount_micro: int, token_id: i
         )
         if not updated:
             raise QuotaExceeded("token quota exceeded")
-    wallet.balance_micro -= amount_micro
-    wallet.held_micro += amount_micro
-    wallet.save(update_fields=["balance_micro", "held_micro", "updated_at"])
-    _post(wallet, LedgerKind.HOLD, -amount_micro, request_id=request_id, token_id=token_id)
+    moved = _wallet_move(
+        user_id=user_id,
+        balance_delta=-amount_micro,
+        held_delta=amount_micro,
+        min_balance=max(amount_micro, 1),
+    )
+    if moved is None:
+        raise InsufficientBalance("insufficient balance")
+    LedgerEntry.objects.create(
+        wallet_id=moved[0],
+        kind=LedgerKind.HOLD,
+        amount_micro=-amount_micro,
+        balance_after_micro=moved[1],
+        request_id=request_id,
+        token_id=token_id,
+    )
     return amount_micro
+
+
+def _usage_claim(*, request_id: str, fields: dict, create_fields: dict | None = None) -> bool:
+    """Take the one settlement of a request: fill its pending usage record or create it.
+
+    False when it is already settled. The pending row's lock (or the unique request id on
+    insert) makes a concurrent second claim wait and then fail.
+    """
+    if UsageRecord.objects.filter(request_id=request_id, settled_at__isnull=True).update(**fields):
+        return True
+    try:
+        with transaction.atomic():
+            UsageRecord.objects.create(request_id=request_id, **(create_fields or fields))
+    except IntegrityError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
 class Settlement:
-    record: UsageRecord
+    request_id: str
     charged_micro: int
     already_settled: bool
+
+    @cached_property
+    def record(self) -> UsageRecord:
+        """Read on demand: the relay does not need it, so settling does not pay for it."""
+        return UsageRecord.objects.get(request_id=self.request_id)
 
 
 @transaction.atomic
@@ -122,39 +171,73 @@ def usage_settle(*, request_id: str, user_id: int, cost_micro: int, record: dict
 
     A second call for the same request id changes nothing and returns the first result.
     A cost above what the hold and balance cover is recorded as uncollected, never overdrawn.
+    The wallet row is touched last, by one conditional UPDATE.
     """
     _check_amount(cost_micro, allow_zero=True)
-    wallet = _locked_wallet(user_id=user_id)
-    existing = UsageRecord.objects.filter(request_id=request_id, settled_at__isnull=False).first()
-    if existing is not None:
-        return Settlement(existing, existing.cost_micro - existing.uncollected_micro, True)
-    hold = LedgerEntry.objects.filter(request_id=request_id, kind=LedgerKind.HOLD).first()
-    hold_micro = -hold.amount_micro if hold is not None else 0
-    available = wallet.balance_micro + hold_micro
-    charged = min(cost_micro, available)
-    if hold is not None:
-        wallet.balance_micro += hold_micro
-        wallet.held_micro -= hold_micro
-        _post(wallet, LedgerKind.RELEASE, hold_micro, request_id=request_id)
-    if charged:
-        wallet.balance_micro -= charged
-        _post(wallet, LedgerKind.CHARGE, -charged, request_id=request_id)
-    wallet.save(update_fields=["balance_micro", "held_micro", "updated_at"])
-    token_id = record.get("token_id")
-    if token_id is not None and (hold_micro or charged):
-        Token.objects.filter(pk=token_id).update(
-            held_micro=F("held_micro") - hold_micro, spent_micro=F("spent_micro") + charged
-        )
+    hold = (
+        LedgerEntry.objects.filter(request_id=request_id, kind=LedgerKind.HOLD)
+        .values_list("amount_micro", flat=True)
+        .first()
+    )
+    hold_micro = -hold if hold is not None else 0
     fields = {
         **record,
         "user_id": user_id,
         "hold_micro": hold_micro,
         "cost_micro": cost_micro,
-        "uncollected_micro": cost_micro - charged,
+        "uncollected_micro": 0,
         "settled_at": timezone.now(),
     }
-    usage, _ = UsageRecord.objects.update_or_create(request_id=request_id, defaults=fields)
-    return Settlement(usage, charged, False)
+    if not _usage_claim(request_id=request_id, fields=fields):
+        existing = UsageRecord.objects.get(request_id=request_id)
+        return Settlement(request_id, existing.cost_micro - existing.uncollected_micro, True)
+    token_id = record.get("token_id")
+    if token_id is not None and (hold_micro or cost_micro):
+        Token.objects.filter(pk=token_id).update(
+            held_micro=F("held_micro") - hold_micro, spent_micro=F("spent_micro") + cost_micro
+        )
+    charged = cost_micro
+    moved = None
+    if hold is not None or cost_micro:
+        moved = _wallet_move(
+            user_id=user_id,
+            balance_delta=hold_micro - cost_micro,
+            held_delta=-hold_micro,
+            min_balance=cost_micro - hold_micro,
+        )
+        if moved is None:
+            moved, charged = _settle_short(
+                request_id=request_id, user_id=user_id, cost_micro=cost_micro, hold_micro=hold_micro
+            )
+            if token_id is not None and charged != cost_micro:
+                Token.objects.filter(pk=token_id).update(
+                    spent_micro=F("spent_micro") - (cost_micro - charged)
+                )
+    if moved is not None:
+        lines = []
+        if hold is not None:
+            lines.append(
+                LedgerEntry(
+                    kind=LedgerKind.RELEASE, amount_micro=hold_micro, balance_after_micro=moved[1] + charged
+                )
+            )
+        if charged:
+            lines.append(
+                LedgerEntry(kind=LedgerKind.CHARGE, amount_micro=-charged, balance_after_micro=moved[1])
+            )
+        for line in lines:
+            line.wallet_id, line.request_id = moved[0], request_id
+        LedgerEntry.objects.bulk_create(lines)
+    return Settlement(request_id, charged, False)
+
+
+def _settle_short(*, request_id: str, user_id: int, cost_micro: int, hold_micro: int):
+    """The rare case where hold plus balance do not cover the cost: charge what is there."""
+    wallet = _locked_wallet(user_id=user_id)
+    charged = max(0, min(cost_micro, wallet.balance_micro + hold_micro))
+    moved = _wallet_move(user_id=user_id, balance_delta=hold_micro - charged, held_delta=-hold_micro)
+    UsageRecord.objects.filter(request_id=request_id).update(uncollected_micro=cost_micro - charged)
+    return moved, charged
 
 
 @transaction.atomic
@@ -297,9 +380,9 @@ def holds_release_stale(
 ) -> int:
     """Release holds that nothing released after `older_than_s`: the process that took them died.
 
-    Each hold gets its own transaction under the wallet row lock and is re-checked after
-    the lock, so concurrent sweepers (or a late settlement) release it exactly once; the
-    unique (request_id, kind) ledger constraint backs that up. The usage record says
+    Each hold gets its own transaction that first claims the request's usage record (as a
+    settlement does), so concurrent sweepers (or a late settlement) release it exactly once;
+    the unique (request_id, kind) ledger constraint backs that up. The usage record says
     status error / "abandoned" at zero cost, and a settlement arriving later changes
     nothing. Holds of video jobs, which the worker settles when the job ends, wait
     `video_older_than_s` instead. Returns how many holds were released.
@@ -331,28 +414,17 @@ def holds_release_stale(
     for hold_id, request_id, created_at in candidates:
         if request_id in video_requests and created_at >= video_cutoff:
             continue
-        count += _hold_release_abandoned(hold_id=hold_id)
+        try:
+            count += _hold_release_abandoned(hold_id=hold_id)
+        except IntegrityError:
+            continue
     return count
 
 
 @transaction.atomic
 def _hold_release_abandoned(*, hold_id: int) -> bool:
     hold = LedgerEntry.objects.get(pk=hold_id)
-    wallet = _locked_wallet(pk=hold.wallet_id)
-    if LedgerEntry.objects.filter(request_id=hold.request_id, kind=LedgerKind.RELEASE).exists():
-        return False
     amount = -hold.amount_micro
-    wallet.balance_micro += amount
-    wallet.held_micro -= amount
-    try:
-        with transaction.atomic():
-            _post(wallet, LedgerKind.RELEASE, amount, request_id=hold.request_id, memo=ABANDONED)
-    except IntegrityError:
-        return False
-    wallet.save(update_fields=["balance_micro", "held_micro", "updated_at"])
-    if hold.token_id is not None and amount:
-        Token.objects.filter(pk=hold.token_id).update(held_micro=Greatest(F("held_micro") - amount, 0))
-    now = timezone.now()
     outcome = {
         "status": UsageStatus.ERROR,
         "error_code": ABANDONED,
@@ -360,12 +432,26 @@ def _hold_release_abandoned(*, hold_id: int) -> bool:
         "hold_micro": amount,
         "cost_micro": 0,
         "uncollected_micro": 0,
-        "settled_at": now,
+        "settled_at": timezone.now(),
     }
-    UsageRecord.objects.update_or_create(
+    user_id = Wallet.objects.filter(pk=hold.wallet_id).values_list("user_id", flat=True).get()
+    claimed = _usage_claim(
         request_id=hold.request_id,
-        defaults=outcome,
-        create_defaults={**outcome, "user_id": wallet.user_id, "token_id": hold.token_id},
+        fields=outcome,
+        create_fields={**outcome, "user_id": user_id, "token_id": hold.token_id},
+    )
+    if not claimed:
+        return False
+    if hold.token_id is not None and amount:
+        Token.objects.filter(pk=hold.token_id).update(held_micro=Greatest(F("held_micro") - amount, 0))
+    moved = _wallet_move(id=hold.wallet_id, balance_delta=amount, held_delta=-amount)
+    LedgerEntry.objects.create(
+        wallet_id=hold.wallet_id,
+        kind=LedgerKind.RELEASE,
+        amount_micro=amount,
+        balance_after_micro=moved[1],
+        request_id=hold.request_id,
+        memo=ABANDONED,
     )
     logger.warning("released abandoned hold %s of %s micro-yuan", hold.request_id, amount)
     return True

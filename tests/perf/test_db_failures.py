@@ -11,7 +11,9 @@ from apiyi_admin.db import releasing
 from billing.models import LedgerEntry, UsageRecord, Wallet
 from relay import services, upstream
 
-BODY = orjson.dumps({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16})
+BODY = orjson.dumps(
+    {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
+)
 
 
 def post(key: str, path: str, headers: dict | None = None):

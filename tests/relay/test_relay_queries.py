@@ -46,7 +46,11 @@ def test_warm_non_stream_call_runs_only_hold_and_settle_statements(simulator, de
     writes = [
         q["sql"].split()[0] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    assert len(writes) <= 14, writes
+    assert len(writes) <= 9, writes
+    # the wallet row: one conditional UPDATE in the hold and one in the settlement, never locked first
+    wallet = [q["sql"] for q in ctx.captured_queries if '"billing_wallet"' in q["sql"]]
+    assert len(wallet) == 2 and all(sql.startswith("UPDATE") for sql in wallet), wallet
+    assert not any("FOR UPDATE" in q["sql"] for q in ctx.captured_queries)
     assert UsageRecord.objects.get(request_id=resp["X-Request-Id"]).status == "success"
 
 
