@@ -82,8 +82,9 @@ def drive(live, settings, fault: str, *, count: int, concurrency: int, first: in
     request_ids = {r.request_id for r in results if r.request_id}
     # A 503 may be the database refusing the hold (SQLite under overlapping calls): no record then.
     refused = sum(r.status == 503 for r in results)
+    wait_s = 8 if fault.startswith("slow") else 20  # the slow upstream answers within 2.5 s + generation
     assert (
-        wait_for_ledger(request_ids, calls=range(first + count - refused, first + count + 1), timeout=15)
+        wait_for_ledger(request_ids, calls=range(first + count - refused, first + count + 1), timeout=wait_s)
         == []
     ), causes
     return causes
