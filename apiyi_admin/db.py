@@ -40,3 +40,9 @@ def releasing(fn: Callable[..., Any]) -> Callable[..., Any]:
 def db_async(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`sync_to_async(fn)` for a short database unit that holds no connection afterwards."""
     return sync_to_async(releasing(fn))
+
+
+def db_async_detached(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`db_async` for work that outlives its request (a client left mid-call): the request's
+    own thread is gone by then, so the unit runs on a pool thread instead."""
+    return sync_to_async(releasing(fn), thread_sensitive=False)

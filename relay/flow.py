@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from django.db import DatabaseError
 
-from apiyi_admin.db import db_async
+from apiyi_admin.db import db_async, db_async_detached
 from billing.pricing import Charge, Usage
 from billing.services import InsufficientBalance, QuotaExceeded
 from groups.routing import ChannelInfo, RoutingSnapshot
@@ -90,6 +90,9 @@ class Call:
 
     # --- money -------------------------------------------------------------------------
 
+    def _db(self, fn):
+        return db_async_detached(fn) if self.detached else db_async(fn)
+
     async def refuse(self, error: RelayError) -> None:
         """Record a refusal after auth (no hold was taken) so the request id can be looked up."""
         record = {
@@ -100,7 +103,7 @@ class Call:
         }
         touch = self.token.id if should_touch_last_used(self.token.id) else None
         try:
-            await db_async(services.relay_refused)(
+            await self._db(services.relay_refused)(
                 request_id=self.request_id, user_id=self.token.user_id, record=record, touch_token_id=touch
             )
         except Exception:
@@ -108,14 +111,23 @@ class Call:
 
     async def hold(self, amount_micro: int) -> None:
         """Reserve the estimate; 402 before any upstream call when balance or quota fall short."""
-        try:
-            self.hold_micro = await db_async(services.relay_hold)(
+        pending = asyncio.ensure_future(
+            db_async(services.relay_hold)(
                 user_id=self.token.user_id,
                 token_id=self.token.id,
                 request_id=self.request_id,
                 amount_micro=amount_micro,
                 touch=should_touch_last_used(self.token.id),
             )
+        )
+        try:
+            self.hold_micro = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            # The client left while the hold was being written: let it finish, then mark the
+            # call held so that fail() settles it (settling finds the hold, if any, by request id).
+            await asyncio.wait([pending])
+            self.held = True
+            raise
         except DatabaseError:
             logger.exception("could not hold for call %s", self.request_id)
             raise RelayError(
@@ -175,7 +187,7 @@ class Call:
             record.update(billing_basis=charge.basis, price_breakdown=charge.as_dict())
         cost = charge.cost_micro if charge is not None else 0
         await asyncio.shield(
-            db_async(services.relay_settle)(
+            self._db(services.relay_settle)(
                 request_id=self.request_id, user_id=self.token.user_id, cost_micro=cost, record=record
             )
         )
