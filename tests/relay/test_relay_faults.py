@@ -131,6 +131,8 @@ def test_cut_anthropic_stream_gets_a_native_error_event(live, reconciled):
         for _ in events:
             pass
     assert "incomplete" in str(exc.value) or "upstream" in str(exc.value)
+    request_id = exc.value.response.headers.get("x-request-id")
+    assert live.settled(request_id) is not None  # settled before the test database is flushed
 
 
 def test_client_disconnect_mid_stream_bills_what_was_generated(live, reconciled, settings):
