@@ -136,6 +136,10 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {})
         if envbool("DB_POOL", True):
+            # The pool checks a connection before handing it out: one that a database restart
+            # broke is replaced instead of failing the next request (Django passes
+            # ConnectionPool.check_connection to the pool when CONN_HEALTH_CHECKS is on).
+            DATABASES["default"]["CONN_HEALTH_CHECKS"] = envbool("DB_POOL_CHECK", True)
             DATABASES["default"]["OPTIONS"]["pool"] = {
                 "min_size": envint("DB_POOL_MIN", 2),
                 "max_size": envint("DB_POOL_MAX", 20),

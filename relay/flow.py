@@ -193,17 +193,22 @@ class Call:
         )
 
     async def fail(self, error: RelayError) -> None:
-        """Resolve a call that failed: release any hold, record why, charge nothing."""
+        """Resolve a call that failed: release any hold, record why, charge nothing.
+
+        With the database down the client still gets `error`; the hold stays for the sweeper."""
         if self.held:
-            await self.settle(
-                served=None,
-                usage=None,
-                charge=None,
-                status="error",
-                http_status=error.status,
-                error_code=error.code,
-                error_message=error.message,
-            )
+            try:
+                await self.settle(
+                    served=None,
+                    usage=None,
+                    charge=None,
+                    status="error",
+                    http_status=error.status,
+                    error_code=error.code,
+                    error_message=error.message,
+                )
+            except DatabaseError:
+                logger.exception("could not release the hold of call %s; the sweeper will", self.request_id)
         else:
             await self.refuse(error)
 

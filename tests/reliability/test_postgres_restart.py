@@ -1,0 +1,286 @@
+"""PostgreSQL restarted under load: clean 503s, recovery without restarting the relay, no money lost.
+
+The relay runs as a real uvicorn process against its own private PostgreSQL server (never the
+shared one) while 16 clients call it without pause through the four client formats. The server
+is stopped (clients disconnected, open transactions rolled back) and started again:
+- every answer is a 200 or a 503 in the client's own error format, and no call outlives its
+  client timeout (the pool's timeout bounds the wait for a connection);
+- the relay serves again once the database is back, and connections broken by the restart are
+  never handed out again: after a second restart while the relay sits idle, the very first burst
+  of calls all succeed;
+- a call whose hold or settlement could not be written leaves at most a hold, which the sweeper
+  releases; then every answered call has exactly one settled usage record and every wallet
+  reconciles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+import requests
+from django.conf import settings
+
+from soak.traffic import KINDS, _request
+from tests.reliability.instances import PrivatePostgres, free_port, postgres_bin, wait_until
+
+pytestmark = [pytest.mark.live]
+
+ROOT = Path(__file__).resolve().parents[2]
+CONCURRENCY = 16
+CLIENT_TIMEOUT_S = 60
+POOL_TIMEOUT_S = 5
+
+
+@dataclass
+class Answer:
+    kind: str
+    started: float
+    ended: float
+    status: int
+    request_id: str | None
+    body: bytes
+    cause: str
+
+
+class Load:
+    """CONCURRENCY clients calling the relay back to back in a background thread until stopped."""
+
+    def __init__(self, url: str, key: str):
+        self.url, self.key = url, key
+        self.answers: list[Answer] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="load", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=CLIENT_TIMEOUT_S * 2)
+
+    def since(self, t: float) -> list[Answer]:
+        return [a for a in list(self.answers) if a.started >= t]
+
+    async def _run(self) -> None:
+        connector = aiohttp.TCPConnector(limit=CONCURRENCY * 2)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await asyncio.gather(*(self._client(session, i) for i in range(CONCURRENCY)))
+
+    async def _client(self, session: aiohttp.ClientSession, n: int) -> None:
+        i = n
+        while not self._stop.is_set():
+            self.answers.append(await call(session, self.url, self.key, KINDS[i % len(KINDS)]))
+            i += CONCURRENCY
+
+
+async def call(session: aiohttp.ClientSession, url: str, key: str, kind: str) -> Answer:
+    target, headers, body = _request(kind, url, key, "claude-sonnet-4-5", 32)
+    started = time.monotonic()
+    status, request_id, data, cause = 0, None, b"", "ok"
+    try:
+        async with asyncio.timeout(CLIENT_TIMEOUT_S):
+            async with session.post(target, json=body, headers=headers) as resp:
+                status, request_id = resp.status, resp.headers.get("x-request-id")
+                data = await resp.read()
+    except TimeoutError:
+        cause = "client_timeout"
+    except aiohttp.ClientError as exc:
+        cause = f"client_error:{type(exc).__name__}"
+    if cause == "ok" and status != 200:
+        cause = f"http_{status}"
+    return Answer(kind, started, time.monotonic(), status, request_id, data, cause)
+
+
+def burst(url: str, key: str, count: int) -> list[Answer]:
+    async def run():
+        async with aiohttp.ClientSession() as session:
+            gate = asyncio.Semaphore(CONCURRENCY)
+
+            async def one(i):
+                async with gate:
+                    return await call(session, url, key, KINDS[i % len(KINDS)])
+
+            return await asyncio.gather(*(one(i) for i in range(count)))
+
+    return asyncio.run(run())
+
+
+def native_503(answer: Answer) -> bool:
+    """A 503 whose body is the client's own error shape (what its SDK raises cleanly)."""
+    body = json.loads(answer.body)
+    if answer.kind.startswith("anthropic"):
+        return body["type"] == "error" and body["error"]["type"] == "overloaded_error"
+    return body["error"]["code"] == "upstream_unavailable" and body["error"]["type"] == "upstream_error"
+
+
+def _private_env(database_url: str, var_dir: Path) -> dict:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "apiyi_admin.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": "",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "KEY_HASH_SECRET": settings.KEY_HASH_SECRET,
+        "FERNET_KEYS": ",".join(settings.FERNET_KEYS),
+        "VAR_DIR": str(var_dir),
+        "DB_POOL_TIMEOUT": str(POOL_TIMEOUT_S),
+        "RELAY_UPSTREAM_READ_TIMEOUT": "20",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("CACHE_KEY_PREFIX", None)
+    return env
+
+
+def _admin(env: dict, *args: str, stdin: str | None = None) -> dict:
+    done = subprocess.run(  # noqa: S603 - our own module
+        [sys.executable, "-m", "tests.reliability.private_admin", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def private_relay(simulator, tmp_path):
+    """A private PostgreSQL server, migrated and seeded, and a uvicorn relay process using it."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail("required in CI: PostgreSQL server binaries (initdb, pg_ctl)")
+        pytest.skip("needs PostgreSQL server binaries (initdb, pg_ctl) to run a private server")
+    pg = PrivatePostgres(bin_dir)
+    relay = None
+    log = tmp_path / "relay.log"
+    try:
+        pg.start()
+        env = _private_env(pg.create_database("relay"), tmp_path / "var")
+        subprocess.run(  # noqa: S603 - fixed command
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=300,
+        )
+        key = _admin(env, "seed")["key"]
+        url = f"http://127.0.0.1:{free_port()}"
+        cmd = [sys.executable, "-m", "uvicorn", "apiyi_admin.asgi:application", "--host", "127.0.0.1"]
+        cmd += ["--port", url.rsplit(":", 1)[1], "--lifespan", "off", "--log-level", "warning"]
+        with log.open("wb") as out:
+            relay = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        wait_until("the relay", lambda: relay.poll() is not None or _ok(f"{url}/healthz"), 120)
+        assert relay.poll() is None, log.read_text()[-3000:]
+        yield {"pg": pg, "url": url, "key": key, "env": env, "relay": relay, "log": log}
+    except BaseException:
+        if log.exists():
+            print(f"--- relay log ---\n{log.read_text()[-5000:]}")
+        raise
+    finally:
+        if relay is not None and relay.poll() is None:
+            relay.terminate()
+            try:
+                relay.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                relay.kill()
+                relay.wait()
+        pg.destroy()
+
+
+def _ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).ok
+    except requests.RequestException:
+        return False
+
+
+def _ready(url: str) -> int:
+    try:
+        return requests.get(f"{url}/readyz", timeout=30).status_code
+    except requests.RequestException:
+        return 0
+
+
+def test_postgres_restart_under_load_fails_cleanly_recovers_and_loses_nothing(private_relay):
+    pg, url, key = private_relay["pg"], private_relay["url"], private_relay["key"]
+
+    with Load(url, key) as load:
+        # 1. Warm: the pool holds open connections, calls succeed.
+        wait_until(
+            "calls flowing", lambda: sum(a.status == 200 for a in load.answers) >= 2 * CONCURRENCY, 120
+        )
+
+        # 2. The database goes away under load: calls fail with 503s (never 500s, never a hang).
+        stopped = time.monotonic()
+        pg.stop("fast")
+        wait_until(
+            "a 503 while the database is down", lambda: any(a.status == 503 for a in load.since(stopped)), 60
+        )
+        assert _ready(url) == 503
+        pg.start()
+        back = time.monotonic()
+        down_s = back - stopped
+
+        # 3. ...and it comes back: the same relay process serves again, without a restart.
+        first_ok = wait_until(
+            "a call served after the restart",
+            lambda: min((a.ended for a in load.since(back) if a.status == 200), default=None),
+            120,
+        )
+        recovered_s = first_ok - back
+        wait_until(
+            "calls flowing again",
+            lambda: sum(a.status == 200 for a in load.since(first_ok)) >= 4 * CONCURRENCY,
+            120,
+        )
+    answers = list(load.answers)
+    assert _ready(url) == 200
+
+    causes = collections.Counter(a.cause for a in answers)
+    assert set(causes) <= {"ok", "http_503"}, causes
+    bad_bodies = [a for a in answers if a.status == 503 and not native_503(a)]
+    assert bad_bodies == [], bad_bodies[:3]
+    outage_503 = causes["http_503"]
+    slowest_503 = max((a.ended - a.started for a in answers if a.status == 503), default=0.0)
+    # Once recovered it stays recovered: no failure starts after the first success plus the pool timeout.
+    late = [a for a in answers if a.status != 200 and a.started > first_ok + POOL_TIMEOUT_S]
+    assert late == [], late[:3]
+
+    # 4. A second restart while the relay is idle: the pool's connections are all broken now,
+    #    and none of them reaches a customer call: the first burst after the restart all succeeds.
+    pg.stop("fast")
+    pg.start()
+    idle_burst = burst(url, key, 2 * CONCURRENCY)
+    assert collections.Counter(a.cause for a in idle_burst) == {"ok": 2 * CONCURRENCY}
+
+    # 5. Nothing lost: after the relay stops, the sweeper releases what the outage left held.
+    relay = private_relay["relay"]
+    relay.terminate()
+    relay.wait(timeout=60)
+    answered = {a.request_id for a in answers + idle_burst if a.status == 200}
+    verdict = _admin(private_relay["env"], "check", stdin=json.dumps(sorted(answered)))
+    assert verdict["problems"] == [], verdict
+    assert "wallets reconcile with their ledgers" in verdict["reconcile"], verdict
+    print(
+        f"\npostgres restart: {len(answers)} calls under load ({causes['ok']} ok, {outage_503} x 503, "
+        f"slowest 503 {slowest_503:.1f} s), database down {down_s:.1f} s, first call served "
+        f"{recovered_s:.1f} s after it was back; idle restart: "
+        f"{len(idle_burst)}/{len(idle_burst)} ok; holds left by the outage and swept: {verdict['swept']} "
+        f"(abandoned records {verdict['abandoned']}); {verdict['records']} usage records; "
+        f"{verdict['reconcile']}"
+    )
