@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import shutil
+import time
 
 import pytest
+import redis
+import requests
 
 from groups.models import Channel
 from soak.ledger import wait_for_ledger
 from soak.traffic import fire, gateway_failures
 from tests.relay.conftest import free_port
+from tests.reliability.instances import PrivateRedis, wait_until
+from tests.reliability.load import CONCURRENCY, Load
 
 pytestmark = [pytest.mark.live]
 
@@ -110,3 +117,72 @@ def test_fault_sequentially_loses_nothing(live, settings, fault):
     key = live.make_key(select="ClaudeCode")
     for first in range(4):
         drive(live, settings, fault, count=1, concurrency=1, first=first, key=key)
+
+
+@pytest.fixture
+def private_redis():
+    if shutil.which("redis-server") is None:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail("required in CI: redis-server, to run a private Redis that can be killed")
+        pytest.skip("needs redis-server to run a private Redis that can be killed")
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.destroy()
+
+
+def _readyz(live) -> dict:
+    return requests.get(f"{live.url}/readyz", timeout=30).json()
+
+
+@pytest.mark.postgres
+def test_redis_killed_under_concurrent_load_serves_on_local_state_and_comes_back(
+    live, settings, private_redis
+):
+    """Redis (cache and broker) dies under load: every call still succeeds on per-process state,
+    /readyz says degraded, and once Redis is back the relay writes its shared state there again."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "apiyi_admin.cache.FallbackRedisCache",
+            "LOCATION": private_redis.url(),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    settings.CELERY_BROKER_URL = private_redis.url(1)
+    shared = redis.Redis.from_url(private_redis.url())
+    key = live.make_key(select="ClaudeCode")
+    with Load(live.url, key) as load:
+        wait_until(
+            "calls flowing", lambda: sum(a.status == 200 for a in load.answers) >= 2 * CONCURRENCY, 120
+        )
+        assert shared.dbsize() > 0, "the relay does not use the private Redis"
+        assert _readyz(live)["status"] == "ok"
+
+        killed = time.monotonic()
+        private_redis.kill()
+        ready = _readyz(live)
+        assert ready["status"] == "degraded", ready
+        assert ready["checks"]["cache"].startswith("Redis unreachable"), ready
+        assert ready["checks"]["broker"].startswith("broker unreachable"), ready
+        wait_until("calls served without Redis", lambda: len(load.since(killed)) >= 4 * CONCURRENCY, 120)
+
+        private_redis.start()
+        back = time.monotonic()
+        # The relay goes back to Redis by itself (its retry window), not only when /readyz pings it.
+        wait_until("the relay writing to Redis again", lambda: shared.dbsize() > 0, 60)
+        returned_s = time.monotonic() - back
+        after = time.monotonic()
+        wait_until("calls after Redis returned", lambda: len(load.since(after)) >= 2 * CONCURRENCY, 120)
+        assert _readyz(live)["status"] == "ok"
+    answers = list(load.answers)
+    causes = collections.Counter(a.cause for a in answers)
+    assert causes == {"ok": len(answers)}, causes
+    broken = [a for a in answers if b'"error"' in a.body or b"event: error" in a.body]
+    assert broken == [], broken[:3]
+    request_ids = {a.request_id for a in answers}
+    assert wait_for_ledger(request_ids, calls=range(len(answers), len(answers) + 1), timeout=30) == []
+    print(
+        f"\nredis killed under load: {len(answers)} calls, all 200 "
+        f"({len(load.since(killed)) - len(load.since(back))} while Redis was down); relay back on Redis "
+        f"{returned_s:.1f} s after it restarted"
+    )

@@ -15,106 +15,25 @@ is stopped (clients disconnected, open transactions rolled back) and started aga
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
 import requests
 from django.conf import settings
 
-from soak.traffic import KINDS, _request
 from tests.reliability.instances import PrivatePostgres, free_port, postgres_bin, wait_until
+from tests.reliability.load import CONCURRENCY, Answer, Load, burst
 
 pytestmark = [pytest.mark.live]
 
 ROOT = Path(__file__).resolve().parents[2]
-CONCURRENCY = 16
-CLIENT_TIMEOUT_S = 60
 POOL_TIMEOUT_S = 5
-
-
-@dataclass
-class Answer:
-    kind: str
-    started: float
-    ended: float
-    status: int
-    request_id: str | None
-    body: bytes
-    cause: str
-
-
-class Load:
-    """CONCURRENCY clients calling the relay back to back in a background thread until stopped."""
-
-    def __init__(self, url: str, key: str):
-        self.url, self.key = url, key
-        self.answers: list[Answer] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="load", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=CLIENT_TIMEOUT_S * 2)
-
-    def since(self, t: float) -> list[Answer]:
-        return [a for a in list(self.answers) if a.started >= t]
-
-    async def _run(self) -> None:
-        connector = aiohttp.TCPConnector(limit=CONCURRENCY * 2)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            await asyncio.gather(*(self._client(session, i) for i in range(CONCURRENCY)))
-
-    async def _client(self, session: aiohttp.ClientSession, n: int) -> None:
-        i = n
-        while not self._stop.is_set():
-            self.answers.append(await call(session, self.url, self.key, KINDS[i % len(KINDS)]))
-            i += CONCURRENCY
-
-
-async def call(session: aiohttp.ClientSession, url: str, key: str, kind: str) -> Answer:
-    target, headers, body = _request(kind, url, key, "claude-sonnet-4-5", 32)
-    started = time.monotonic()
-    status, request_id, data, cause = 0, None, b"", "ok"
-    try:
-        async with asyncio.timeout(CLIENT_TIMEOUT_S):
-            async with session.post(target, json=body, headers=headers) as resp:
-                status, request_id = resp.status, resp.headers.get("x-request-id")
-                data = await resp.read()
-    except TimeoutError:
-        cause = "client_timeout"
-    except aiohttp.ClientError as exc:
-        cause = f"client_error:{type(exc).__name__}"
-    if cause == "ok" and status != 200:
-        cause = f"http_{status}"
-    return Answer(kind, started, time.monotonic(), status, request_id, data, cause)
-
-
-def burst(url: str, key: str, count: int) -> list[Answer]:
-    async def run():
-        async with aiohttp.ClientSession() as session:
-            gate = asyncio.Semaphore(CONCURRENCY)
-
-            async def one(i):
-                async with gate:
-                    return await call(session, url, key, KINDS[i % len(KINDS)])
-
-            return await asyncio.gather(*(one(i) for i in range(count)))
-
-    return asyncio.run(run())
 
 
 def native_503(answer: Answer) -> bool:
