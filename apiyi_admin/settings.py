@@ -295,9 +295,18 @@ BILLING_VIDEO_HOLD_STALE_AFTER_S = envint("BILLING_VIDEO_HOLD_STALE_AFTER_S", 48
 
 # Celery: Redis when REDIS_URL is set, else a file-system broker that needs no server.
 CELERY_BROKER_DIR = VAR_DIR / "celery"
+# Redis hands an unacknowledged message (its worker died) to another worker after this long:
+# it must exceed the longest task (a probe: PROBE_TIMEOUT_S; a video poll: a 30 s GET) and the
+# longest countdown (5 s), or a live task's message would run twice.
+CELERY_VISIBILITY_TIMEOUT_S = envint("CELERY_VISIBILITY_TIMEOUT_S", 300)
 if REDIS_URL:
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
+        # look for such messages every tenth of that, not every 100 s
+        "unacked_restore_interval": max(1, CELERY_VISIBILITY_TIMEOUT_S // 10),
+        "unacked_restore_throttle": 1,
+    }
 else:
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
     for sub in ("queue", "processed", "control"):
@@ -314,6 +323,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
+# Every task here is safe to run twice, so a message is acknowledged only once its task has
+# finished: a worker killed mid-task (or a pool child lost) leaves it to run again.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Probes: a tick enqueues the channels that are due; each entry expires within its period.
@@ -334,6 +348,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 3600.0,
         "options": {"expires": 3000},
     },
+}
+# A video job no poll touched for this long lost its poll chain; beat starts a new one.
+VIDEO_POLL_STALE_AFTER_S = envint("VIDEO_POLL_STALE_AFTER_S", 300)
+CELERY_BEAT_SCHEDULE["video-jobs-resume"] = {
+    "task": "relay.tasks.video_jobs_resume",
+    "schedule": 60.0,
+    "options": {"expires": 55},
 }
 CELERY_BEAT_SCHEDULE["billing-release-stale-holds"] = {
     "task": "billing.tasks.holds_release_stale",

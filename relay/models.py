@@ -42,6 +42,10 @@ class VideoJob(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+    # The worker's poll chain: each poll hands `poll_seq` on to the next one, so a redelivered or
+    # superseded poll message stops instead of starting a second chain; `polled_at` shows a lost one.
+    poll_seq = models.PositiveIntegerField(default=0)
+    polled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

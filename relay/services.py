@@ -6,6 +6,8 @@ a relay call makes at most two such calls (hold, settle) on its happy path.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -150,6 +152,44 @@ def video_job_expire(*, job_id: str, reason: str = "The video job timed out."):
         job.completed_at = job.settled_at = timezone.now()
         job.save()
         return job
+
+
+def video_job_poll_claim(*, job_id: str, seq: int) -> bool:
+    """Hand an unsettled job's poll chain on from `seq` to `seq + 1`; False when it is not ours.
+
+    A poll message a dead worker left unacknowledged comes back with its old `seq` and polls
+    again; once one copy has claimed, any other finds the chain moved on and stops, so a job
+    never has two chains.
+    """
+    from .models import VideoJob
+
+    return bool(
+        VideoJob.objects.filter(pk=job_id, poll_seq=seq, settled_at__isnull=True).update(
+            poll_seq=seq + 1, polled_at=timezone.now()
+        )
+    )
+
+
+def video_jobs_restart_stalled(*, older_than_s: int, limit: int = 500) -> list[tuple[str, int]]:
+    """Give a new poll chain to unsettled jobs that no poll touched for `older_than_s`.
+
+    Their chain was lost: a worker died between polls, the broker lost the message, or
+    queueing failed at submit. Returns (job id, seq) of each poll to queue; late messages of
+    an old chain stop at their stale seq.
+    """
+    from django.db.models.functions import Coalesce
+
+    from .models import VideoJob
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    stalled = (
+        VideoJob.objects.filter(settled_at__isnull=True)
+        .alias(last_poll=Coalesce("polled_at", "created_at"))
+        .filter(last_poll__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", "poll_seq")[:limit]
+    )
+    return [(job_id, seq + 1) for job_id, seq in stalled if video_job_poll_claim(job_id=job_id, seq=seq)]
 
 
 def _release_video(job, *, error: str) -> None:

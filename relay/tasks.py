@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import requests
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from groups.urlsafety import safe_session
@@ -36,11 +37,18 @@ def poll_upstream(job) -> dict | None:
 
 
 @shared_task(bind=True, ignore_result=True)
-def video_job_poll(self, job_id: str) -> str:
-    """Poll one video job; settle it when it ends, release its hold when it times out."""
+def video_job_poll(self, job_id: str, seq: int = 0) -> str:
+    """Poll one video job; settle it when it ends, release its hold when it times out.
+
+    Safe to run twice (a worker killed mid-poll leaves the message to be redelivered): the
+    job settles once under its row lock, and only the poll holding the job's current
+    `poll_seq` queues the next one.
+    """
     job = video_job_channel(job_id=job_id)
     if job is None or job.settled_at is not None:
         return "done"
+    if job.poll_seq != seq:
+        return "superseded"
     state = poll_upstream(job)
     if state is not None:
         job = services.video_job_apply_state(job_id=job_id, state=state)
@@ -49,6 +57,18 @@ def video_job_poll(self, job_id: str) -> str:
     if timezone.now() - job.created_at > timedelta(seconds=services.VIDEO_TIMEOUT_S):
         services.video_job_expire(job_id=job_id)
         return "expired"
-    if not self.request.is_eager:
-        self.apply_async((job_id,), countdown=POLL_EVERY_S)
+    if self.request.is_eager:
+        return "pending"
+    if not services.video_job_poll_claim(job_id=job_id, seq=seq):
+        return "superseded"
+    self.apply_async((job_id, seq + 1), countdown=POLL_EVERY_S)
     return "pending"
+
+
+@shared_task(ignore_result=True)
+def video_jobs_resume() -> int:
+    """Beat: restart polling of unsettled jobs whose poll chain went quiet, so each one ends."""
+    restarted = services.video_jobs_restart_stalled(older_than_s=settings.VIDEO_POLL_STALE_AFTER_S)
+    for job_id, seq in restarted:
+        video_job_poll.apply_async((job_id, seq))
+    return len(restarted)
