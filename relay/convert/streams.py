@@ -107,6 +107,12 @@ def _anthropic_error_event(message: str) -> bytes:
     return encode_sse(anthropic_error_from(502, message, "api_error"), "error")
 
 
+def _well_formed_error(data: dict) -> bool:
+    """An upstream error event clients can read as is: `error` an object with a string message."""
+    error = data.get("error")
+    return isinstance(error, dict) and isinstance(error.get("message"), str)
+
+
 def _str(value) -> str:
     return value if isinstance(value, str) else ""
 
@@ -450,7 +456,9 @@ class OpenAIPassthroughStream(StreamConverter):
         if "error" in data and "choices" not in data:
             self.upstream_error = upstream_error_message(data) or "upstream stream error"
             self._errored = True
-            return [encode_sse(event.data, event.event)]
+            if not _well_formed_error(data):
+                return [self._error_event(self.upstream_error)]
+            return [encode_sse(event.data)]
         choices = data.get("choices")
         if isinstance(data.get("usage"), dict):
             self.usage = usage_from_openai(data["usage"]) or self.usage
@@ -472,7 +480,7 @@ class OpenAIPassthroughStream(StreamConverter):
                             self.output_chars += len(_str(function.get("arguments")))
                 if isinstance(choice.get("finish_reason"), str):
                     self._saw_finish = self.completed = True
-        return [encode_sse(event.data, event.event)]
+        return [encode_sse(event.data)]  # chat chunks carry no event name; clients mis-read named ones
 
     def _end(self) -> list[bytes]:
         self.completed = True
@@ -499,6 +507,9 @@ class AnthropicPassthroughStream(StreamConverter):
         if data is None:
             return []
         kind = data.get("type") if isinstance(data.get("type"), str) else event.event
+        if not kind:
+            self.saw_garbage = True  # neither a name nor a type: not an Anthropic event
+            return []
         if kind == "error":
             self.upstream_error = upstream_error_message(data) or "upstream stream error"
             self._errored = True
@@ -516,7 +527,11 @@ class AnthropicPassthroughStream(StreamConverter):
         elif kind == "message_stop":
             self.completed = True
             self._terminated = True
-        return [encode_sse(event.data, event.event or kind)]
+        if kind == "error" and not _well_formed_error(data):
+            return [self._error_event(self.upstream_error)]
+        # named by its type, as clients dispatch on the name; a missing type is taken from the name
+        payload = event.data if isinstance(data.get("type"), str) else {**data, "type": kind}
+        return [encode_sse(payload, kind)]
 
     def _track_usage(self, raw) -> None:
         if isinstance(raw, dict):

@@ -448,3 +448,45 @@ def test_odd_block_indexes_are_garbage_not_crashes(index):
     data = '{"type":"content_block_delta","index":%s,"delta":{"type":"input_json_delta","partial_json":"x"}}'
     assert conv._feed(SSEEvent(None, data % index)) == []  # the inner method: no safety net involved
     assert conv.saw_garbage
+
+
+# ---------------------------------------------------------------- pass-through of odd upstream events
+# (found by tests/reliability/test_fuzz_sse.py: hostile upstreams through the live relay)
+
+
+def test_openai_passthrough_drops_event_names_the_sdk_would_misread():
+    chunk = json.dumps(
+        {"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]}
+    )
+    out = OpenAIPassthroughStream(False).feed(SSEEvent("message_stop", chunk))
+    assert parse(b"".join(out)) == [SSEEvent(None, chunk)]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'data: {"error": "flat string"}\n\n',
+        b'event: error\ndata: {"error": {"message": 7}}\n\n',
+        b'data: {"error": null}\n\n',
+    ],
+)
+def test_malformed_upstream_error_events_become_native_ones(raw):
+    conv = OpenAIPassthroughStream(True)
+    (event,) = parse(run(conv, raw, finish=False))
+    assert event.event is None and isinstance(json.loads(event.data)["error"]["message"], str)
+    assert conv.error("again") == []
+    conv = AnthropicPassthroughStream()
+    (event,) = parse(run(conv, raw.replace(b"data: {", b'data: {"type": "error", '), finish=False))
+    error = anthropic.types.ErrorResponse.model_validate_json(event.data)
+    assert event.event == "error" == error.type and isinstance(error.error.message, str)
+    assert conv.error("again") == []
+
+
+def test_anthropic_passthrough_names_events_by_type_and_refuses_unnamed_untyped_ones():
+    conv = AnthropicPassthroughStream()
+    renamed = parse(run(conv, b'event: message_stop\ndata: {"type": "ping"}\n\n', finish=False))
+    assert renamed == [SSEEvent("ping", '{"type": "ping"}')] and not conv.completed
+    typed = parse(run(conv, b'event: ping\ndata: {"x": 1}\n\n', finish=False))
+    assert [(e.event, json.loads(e.data)) for e in typed] == [("ping", {"x": 1, "type": "ping"})]
+    assert run(conv, b'data: {"choices": []}\n\n', finish=False) == b""
+    assert conv.saw_garbage
