@@ -8,3 +8,14 @@ from tests.relay.conftest import (  # noqa: F401 (fixtures re-exported for this 
     relay_call,
     relay_server,
 )
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault matrix's, soak-like and fuzz tests' figures, in a section CI always shows."""
+    from tests.reliability import figures
+
+    lines = figures.lines()
+    if lines:
+        terminalreporter.section("reliability figures")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from groups.models import Channel
 from soak.ledger import wait_for_ledger
 from tests.relay.test_convert_properties import mutated
+from tests.reliability import figures
 
 pytestmark = [pytest.mark.live]
 
@@ -463,7 +464,7 @@ def test_hostile_upstream_streams_end_cleanly_and_settle_once(live, hostile_upst
 
     one()
     assert wait_for_ledger(set(request_ids), calls=range(len(request_ids), len(request_ids) + 1)) == []
-    print(f"\nSSE fuzz {direction}: {len(request_ids)} calls, outcomes {dict(sorted(outcomes.items()))}")
+    figures.note(f"SSE fuzz {direction}: {len(request_ids)} calls, outcomes {dict(sorted(outcomes.items()))}")
 
 
 @pytest.mark.parametrize("direction", list(DIRECTIONS))

@@ -27,6 +27,7 @@ import pytest
 import requests
 from django.conf import settings
 
+from tests.reliability import figures
 from tests.reliability.instances import PrivatePostgres, free_port, postgres_bin, wait_until
 from tests.reliability.load import CONCURRENCY, Answer, Load, burst
 
@@ -195,8 +196,8 @@ def test_postgres_restart_under_load_fails_cleanly_recovers_and_loses_nothing(pr
     verdict = _admin(private_relay["env"], "check", stdin=json.dumps(sorted(answered)))
     assert verdict["problems"] == [], verdict
     assert "wallets reconcile with their ledgers" in verdict["reconcile"], verdict
-    print(
-        f"\npostgres restart: {len(answers)} calls under load ({causes['ok']} ok, {outage_503} x 503, "
+    figures.note(
+        f"postgres restart: {len(answers)} calls under load ({causes['ok']} ok, {outage_503} x 503, "
         f"slowest 503 {slowest_503:.1f} s), database down {down_s:.1f} s, first call served "
         f"{recovered_s:.1f} s after it was back; idle restart: "
         f"{len(idle_burst)}/{len(idle_burst)} ok; holds left by the outage and swept: {verdict['swept']} "
