@@ -125,7 +125,8 @@ def video_job_apply_state(*, job_id: str, state: dict):
                     job, status="success", http_status=200, usage=usage, charge=charge
                 ),
             )
-            job.cost_micro = charge.cost_micro
+            # settled before (the hold sweeper gave up on the job): it shows what was charged
+            job.cost_micro = settlement.charged_micro if settlement.already_settled else charge.cost_micro
             job.progress = 100
             job.completed_at = job.settled_at = now
             job.hold_micro = settlement.record.hold_micro

@@ -57,7 +57,7 @@ def test_a_redelivered_poll_stops_instead_of_starting_a_second_chain(live, queue
 
 def test_beat_restarts_a_lost_chain_and_the_job_settles_once(live, queued, reconciled, settings):
     settings.VIDEO_POLL_STALE_AFTER_S = 300
-    job = _submit(live, video_ms=50)
+    job = _submit(live, video_ms=0)  # done at once upstream
     fresh = _submit(live, video_ms=600_000)
     queued.clear()
     assert video_jobs_resume() == 0  # nothing stalled yet
@@ -79,3 +79,21 @@ def test_beat_restarts_a_lost_chain_and_the_job_settles_once(live, queued, recon
     VideoJob.objects.update(polled_at=timezone.now() - timedelta(hours=1))
     assert video_jobs_resume() == 1
     assert queued[-1] == (fresh.pk, 1)
+
+
+def test_a_job_whose_hold_the_sweeper_released_is_not_shown_as_charged(live, queued, reconciled):
+    """Workers and beat down for two days: the hold sweeper releases the job's hold first, then
+    polling resumes and finds the video done. Nothing is charged, and the job says so."""
+    from billing.services import holds_release_stale
+
+    job = _submit(live, video_ms=0)  # done at once upstream
+    two_days_ago = timezone.now() - timedelta(days=2, minutes=1)
+    LedgerEntry.objects.filter(request_id=job.request_id).update(created_at=two_days_ago)
+    VideoJob.objects.filter(pk=job.pk).update(created_at=two_days_ago)
+    assert holds_release_stale(older_than_s=3600, video_older_than_s=2 * 86400) == 1
+
+    assert video_job_poll(job.pk, 0) == "completed"
+    job.refresh_from_db()
+    assert job.settled_at is not None and job.cost_micro == 0
+    assert not LedgerEntry.objects.filter(request_id=job.request_id, kind="charge").exists()
+    assert video_job_poll(job.pk, 0) == "done"
