@@ -6,10 +6,17 @@ never goes negative), taken as late as possible so the row lock lives for about 
 statement plus COMMIT. Exactly once: the usage record (unique request id) is claimed first;
 unique (request_id, kind) ledger lines back that up. Lock order everywhere on the hot path:
 usage record, token, wallet. Operator writes (recharge, adjust, refund) lock the wallet row.
+
+Cost: every relay call holds and settles, so those two run a few plain SQL statements
+(portable to PostgreSQL and SQLite) instead of ORM queries and model saves — hold: token,
+wallet, ledger line; settlement: usage record, token, wallet, ledger lines. Both commit
+durably: a settlement trusts its hold's amount (passed in by the relay), which is only
+safe when the hold cannot be lost to a database crash.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -85,15 +92,18 @@ def _post(wallet: Wallet, kind: str, amount_micro: int, **extra) -> LedgerEntry:
     )
 
 
+def _table(conn, model) -> str:
+    return conn.ops.quote_name(model._meta.db_table)
+
+
 def _wallet_move(*, balance_delta: int, held_delta: int, min_balance: int | None = None, **lookup):
     """Change one wallet in a single UPDATE … RETURNING: (wallet id, balance after) or None
     when no wallet matches (missing, or its balance is below `min_balance`)."""
     ((column, value),) = lookup.items()
     assert column in ("id", "user_id")
     conn = connections[Wallet.objects.db]
-    table, where = conn.ops.quote_name(Wallet._meta.db_table), conn.ops.quote_name(column)
     # identifiers are the model's own; every value is a parameter
-    sql = f"UPDATE {table} SET balance_micro = balance_micro + %s, held_micro = held_micro + %s, updated_at = %s WHERE {where} = %s"  # noqa: S608, E501
+    sql = f"UPDATE {_table(conn, Wallet)} SET balance_micro = balance_micro + %s, held_micro = held_micro + %s, updated_at = %s WHERE {column} = %s"  # noqa: S608, E501
     params = [balance_delta, held_delta, conn.ops.adapt_datetimefield_value(timezone.now()), value]
     if min_balance is not None:
         sql += " AND balance_micro >= %s"
@@ -103,21 +113,83 @@ def _wallet_move(*, balance_delta: int, held_delta: int, min_balance: int | None
         return cursor.fetchone()
 
 
-@transaction.atomic
-def wallet_hold(*, user_id: int, request_id: str, amount_micro: int, token_id: int | None = None) -> int:
-    """Reserve an estimate before an upstream call. Never overdraws, never exceeds a quota."""
-    _check_amount(amount_micro, allow_zero=True)
-    if token_id is not None:
-        updated = (
-            Token.objects.filter(pk=token_id)
-            .filter(
-                Q(quota_micro__isnull=True)
-                | Q(quota_micro__gte=F("spent_micro") + F("held_micro") + amount_micro)
-            )
-            .update(held_micro=F("held_micro") + amount_micro)
+def _insert_sql(conn, model, columns: tuple[str, ...], rows: int = 1) -> str:
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    return (
+        f"INSERT INTO {_table(conn, model)} ({', '.join(columns)}) VALUES "  # noqa: S608
+        + ", ".join([placeholders] * rows)
+    )
+
+
+_LEDGER_COLUMNS = (
+    "wallet_id",
+    "kind",
+    "amount_micro",
+    "balance_after_micro",
+    "request_id",
+    "token_id",
+    "memo",
+    "created_at",
+)
+
+
+def _ledger_add(*lines: tuple) -> None:
+    """Append request ledger lines in one INSERT: (wallet id, kind, amount, balance after,
+    request id, token id) each. The hot path's cheap form of `LedgerEntry.objects.create`."""
+    conn = connections[LedgerEntry.objects.db]
+    now = conn.ops.adapt_datetimefield_value(timezone.now())
+    params = [value for line in lines for value in (*line, "", now)]
+    with conn.cursor() as cursor:
+        cursor.execute(_insert_sql(conn, LedgerEntry, _LEDGER_COLUMNS, len(lines)), params)
+
+
+def _token_hold(*, token_id: int, amount_micro: int, touch: bool) -> bool:
+    """Reserve on the token unless that would pass its quota; stamp last_used_at if asked."""
+    conn = connections[Token.objects.db]
+    params: list = [amount_micro]
+    touched = ""
+    if touch:
+        touched = ", last_used_at = %s"
+        params.append(conn.ops.adapt_datetimefield_value(timezone.now()))
+    params += [token_id, amount_micro]
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_table(conn, Token)} SET held_micro = held_micro + %s{touched} WHERE id = %s "  # noqa: S608
+            "AND (quota_micro IS NULL OR quota_micro >= spent_micro + held_micro + %s)",
+            params,
         )
-        if not updated:
-            raise QuotaExceeded("token quota exceeded")
+        return cursor.rowcount == 1
+
+
+def _token_spend(*, token_id: int, held_delta: int, spent_delta: int) -> None:
+    conn = connections[Token.objects.db]
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_table(conn, Token)} SET held_micro = held_micro + %s, spent_micro = spent_micro + %s "  # noqa: S608
+            "WHERE id = %s",
+            [held_delta, spent_delta, token_id],
+        )
+
+
+@transaction.atomic
+def wallet_hold(
+    *,
+    user_id: int,
+    request_id: str,
+    amount_micro: int,
+    token_id: int | None = None,
+    touch_token: bool = False,
+) -> int:
+    """Reserve an estimate before an upstream call. Never overdraws, never exceeds a quota.
+
+    Three statements: token (quota check; `touch_token` also stamps its last_used_at), wallet
+    (conditional UPDATE), ledger line.
+    """
+    _check_amount(amount_micro, allow_zero=True)
+    if token_id is not None and not _token_hold(
+        token_id=token_id, amount_micro=amount_micro, touch=touch_token
+    ):
+        raise QuotaExceeded("token quota exceeded")
     moved = _wallet_move(
         user_id=user_id,
         balance_delta=-amount_micro,
@@ -126,31 +198,45 @@ def wallet_hold(*, user_id: int, request_id: str, amount_micro: int, token_id: i
     )
     if moved is None:
         raise InsufficientBalance("insufficient balance")
-    LedgerEntry.objects.create(
-        wallet_id=moved[0],
-        kind=LedgerKind.HOLD,
-        amount_micro=-amount_micro,
-        balance_after_micro=moved[1],
-        request_id=request_id,
-        token_id=token_id,
-    )
+    _ledger_add((moved[0], LedgerKind.HOLD.value, -amount_micro, moved[1], request_id, token_id))
     return amount_micro
+
+
+@functools.cache
+def _usage_fields() -> dict:
+    """UsageRecord's fields by attribute name (`token_id`, not `token`), without the id."""
+    return {f.attname: f for f in UsageRecord._meta.concrete_fields if not f.primary_key}
 
 
 def _usage_claim(*, request_id: str, fields: dict, create_fields: dict | None = None) -> bool:
     """Take the one settlement of a request: fill its pending usage record or create it.
 
-    False when it is already settled. The pending row's lock (or the unique request id on
-    insert) makes a concurrent second claim wait and then fail.
+    One `INSERT … ON CONFLICT (request_id) DO UPDATE … WHERE settled_at IS NULL RETURNING`
+    (PostgreSQL and SQLite): False when the record is already settled. A concurrent second
+    claim waits on the first one's row and then finds it settled. `fields` are written in
+    either case, `create_fields` (a superset) only into a new record.
     """
-    if UsageRecord.objects.filter(request_id=request_id, settled_at__isnull=True).update(**fields):
-        return True
-    try:
-        with transaction.atomic():
-            UsageRecord.objects.create(request_id=request_id, **(create_fields or fields))
-    except IntegrityError:
-        return False
-    return True
+    row = {**(create_fields or fields), "request_id": request_id}
+    assert fields.keys() <= row.keys()
+    conn = connections[UsageRecord.objects.db]
+    model_fields = _usage_fields()
+    values = {
+        name: field.get_db_prep_save(row[name] if name in row else field.get_default(), conn)
+        for name, field in model_fields.items()
+    }
+    values["created_at"] = conn.ops.adapt_datetimefield_value(timezone.now())
+    columns = tuple(model_fields[name].column for name in values)
+    update = ", ".join(
+        f"{model_fields[name].column} = EXCLUDED.{model_fields[name].column}" for name in fields
+    )
+    table = _table(conn, UsageRecord)
+    sql = (
+        f"{_insert_sql(conn, UsageRecord, columns)} ON CONFLICT (request_id) DO UPDATE SET {update} "
+        f"WHERE {table}.settled_at IS NULL RETURNING id"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, list(values.values()))
+        return cursor.fetchone() is not None
 
 
 @dataclass(frozen=True)
@@ -166,20 +252,26 @@ class Settlement:
 
 
 @transaction.atomic
-def usage_settle(*, request_id: str, user_id: int, cost_micro: int, record: dict) -> Settlement:
+def usage_settle(
+    *, request_id: str, user_id: int, cost_micro: int, record: dict, hold_micro: int | None = None
+) -> Settlement:
     """Charge the actual cost, release the rest of the hold, write the usage record: once.
 
     A second call for the same request id changes nothing and returns the first result.
     A cost above what the hold and balance cover is recorded as uncollected, never overdrawn.
-    The wallet row is touched last, by one conditional UPDATE.
+    The wallet row is touched last, by one conditional UPDATE. `hold_micro` is the amount
+    the caller's own `wallet_hold` for this request committed (it is then not read back);
+    None when the caller does not know whether a hold exists.
     """
     _check_amount(cost_micro, allow_zero=True)
-    hold = (
-        LedgerEntry.objects.filter(request_id=request_id, kind=LedgerKind.HOLD)
-        .values_list("amount_micro", flat=True)
-        .first()
-    )
-    hold_micro = -hold if hold is not None else 0
+    held = hold_micro is not None
+    if not held:
+        hold = (
+            LedgerEntry.objects.filter(request_id=request_id, kind=LedgerKind.HOLD)
+            .values_list("amount_micro", flat=True)
+            .first()
+        )
+        held, hold_micro = hold is not None, -(hold or 0)
     fields = {
         **record,
         "user_id": user_id,
@@ -193,12 +285,10 @@ def usage_settle(*, request_id: str, user_id: int, cost_micro: int, record: dict
         return Settlement(request_id, existing.cost_micro - existing.uncollected_micro, True)
     token_id = record.get("token_id")
     if token_id is not None and (hold_micro or cost_micro):
-        Token.objects.filter(pk=token_id).update(
-            held_micro=F("held_micro") - hold_micro, spent_micro=F("spent_micro") + cost_micro
-        )
+        _token_spend(token_id=token_id, held_delta=-hold_micro, spent_delta=cost_micro)
     charged = cost_micro
     moved = None
-    if hold is not None or cost_micro:
+    if held or cost_micro:
         moved = _wallet_move(
             user_id=user_id,
             balance_delta=hold_micro - cost_micro,
@@ -210,24 +300,18 @@ def usage_settle(*, request_id: str, user_id: int, cost_micro: int, record: dict
                 request_id=request_id, user_id=user_id, cost_micro=cost_micro, hold_micro=hold_micro
             )
             if token_id is not None and charged != cost_micro:
-                Token.objects.filter(pk=token_id).update(
-                    spent_micro=F("spent_micro") - (cost_micro - charged)
-                )
+                _token_spend(token_id=token_id, held_delta=0, spent_delta=charged - cost_micro)
     if moved is not None:
+        wallet_id, balance = moved
         lines = []
-        if hold is not None:
+        if held:
             lines.append(
-                LedgerEntry(
-                    kind=LedgerKind.RELEASE, amount_micro=hold_micro, balance_after_micro=moved[1] + charged
-                )
+                (wallet_id, LedgerKind.RELEASE.value, hold_micro, balance + charged, request_id, None)
             )
         if charged:
-            lines.append(
-                LedgerEntry(kind=LedgerKind.CHARGE, amount_micro=-charged, balance_after_micro=moved[1])
-            )
-        for line in lines:
-            line.wallet_id, line.request_id = moved[0], request_id
-        LedgerEntry.objects.bulk_create(lines)
+            lines.append((wallet_id, LedgerKind.CHARGE.value, -charged, balance, request_id, None))
+        if lines:
+            _ledger_add(*lines)
     return Settlement(request_id, charged, False)
 
 

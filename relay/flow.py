@@ -67,7 +67,7 @@ class Call:
     stream: bool = False
     started: float = field(default_factory=time.monotonic)
     plan: Plan | None = None
-    hold_micro: int = 0
+    hold_micro: int | None = None  # what the hold committed; None = unknown (settlement reads it)
     held: bool = False
     settled: bool = False
     detached: bool = False
@@ -188,7 +188,11 @@ class Call:
         cost = charge.cost_micro if charge is not None else 0
         await asyncio.shield(
             self._db(services.relay_settle)(
-                request_id=self.request_id, user_id=self.token.user_id, cost_micro=cost, record=record
+                request_id=self.request_id,
+                user_id=self.token.user_id,
+                cost_micro=cost,
+                record=record,
+                hold_micro=self.hold_micro,
             )
         )
 

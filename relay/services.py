@@ -22,15 +22,25 @@ def token_touch_last_used(*, token_id: int) -> None:
 
 def relay_hold(*, user_id: int, token_id: int, request_id: str, amount_micro: int, touch: bool) -> int:
     """Reserve the estimate before any upstream call (raises InsufficientBalance / QuotaExceeded)."""
-    held = wallet_hold(user_id=user_id, request_id=request_id, amount_micro=amount_micro, token_id=token_id)
-    if touch:
-        token_touch_last_used(token_id=token_id)
-    return held
+    return wallet_hold(
+        user_id=user_id,
+        request_id=request_id,
+        amount_micro=amount_micro,
+        token_id=token_id,
+        touch_token=touch,
+    )
 
 
-def relay_settle(*, request_id: str, user_id: int, cost_micro: int, record: dict) -> Settlement:
-    """Charge what the call cost and release the rest of its hold: once per request id."""
-    return usage_settle(request_id=request_id, user_id=user_id, cost_micro=cost_micro, record=record)
+def relay_settle(
+    *, request_id: str, user_id: int, cost_micro: int, record: dict, hold_micro: int | None = None
+) -> Settlement:
+    """Charge what the call cost and release the rest of its hold: once per request id.
+
+    `hold_micro`: what this call's own hold committed, or None when unknown (then read back).
+    """
+    return usage_settle(
+        request_id=request_id, user_id=user_id, cost_micro=cost_micro, record=record, hold_micro=hold_micro
+    )
 
 
 def relay_refused(*, request_id: str, user_id: int, record: dict, touch_token_id: int | None = None) -> None:

@@ -13,6 +13,7 @@ from billing.services import (
     InsufficientBalance,
     InvalidAmount,
     QuotaExceeded,
+    holds_release_stale,
     usage_settle,
     wallet_adjust,
     wallet_hold,
@@ -54,6 +55,46 @@ def test_hold_then_settle_charges_actual_and_releases_rest(funded):
     kinds = list(LedgerEntry.objects.filter(request_id=r).order_by("id").values_list("kind", flat=True))
     assert kinds == [LedgerKind.HOLD, LedgerKind.RELEASE, LedgerKind.CHARGE]
     assert wallets_out_of_balance() == []
+
+
+@pytest.mark.parametrize("hold", [0, 2 * Y])
+@pytest.mark.parametrize("known", [True, False], ids=["hold-passed-in", "hold-read-back"])
+def test_settle_with_the_callers_hold_amount_equals_reading_it_back(funded, hold, known):
+    """The relay passes its hold's amount instead of re-reading it; the books come out the same,
+    and even a zero hold gets its release line (else the sweeper would keep finding it)."""
+    r = rid()
+    wallet_hold(user_id=funded.pk, request_id=r, amount_micro=hold)
+    result = usage_settle(
+        request_id=r, user_id=funded.pk, cost_micro=300, record=record(), hold_micro=hold if known else None
+    )
+    assert result.charged_micro == 300 and not result.already_settled
+    assert balance(funded) == 10 * Y - 300
+    assert Wallet.objects.get(user=funded).held_micro == 0
+    lines = list(LedgerEntry.objects.filter(request_id=r).order_by("id").values_list("kind", "amount_micro"))
+    assert lines == [(LedgerKind.HOLD, -hold), (LedgerKind.RELEASE, hold), (LedgerKind.CHARGE, -300)]
+    assert UsageRecord.objects.get(request_id=r).hold_micro == hold
+    assert holds_release_stale(older_than_s=-60) == 0
+    assert wallets_out_of_balance() == []
+
+
+def test_settle_claims_a_pending_usage_record_once(funded):
+    """A pending record (a video job's) is filled by the settlement, whose fields win over the
+    pending ones; a second settlement finds it settled."""
+    r = rid()
+    wallet_hold(user_id=funded.pk, request_id=r, amount_micro=Y)
+    UsageRecord.objects.create(request_id=r, user=funded, model_name="sora-2", endpoint="/v1/videos")
+    usage_settle(request_id=r, user_id=funded.pk, cost_micro=5, record=record(status="success"), hold_micro=Y)
+    again = usage_settle(request_id=r, user_id=funded.pk, cost_micro=7, record=record(), hold_micro=Y)
+    usage = UsageRecord.objects.get(request_id=r)
+    assert again.already_settled and again.charged_micro == 5
+    assert (usage.status, usage.cost_micro, usage.model_name, usage.endpoint) == (
+        "success",
+        5,
+        "claude-sonnet-4-5",
+        "/v1/videos",
+    )
+    assert usage.settled_at is not None and usage.price_breakdown == {} and usage.trace == []
+    assert balance(funded) == 10 * Y - 5
 
 
 def test_settle_is_exactly_once(funded):
@@ -179,13 +220,20 @@ ops = st.lists(
 def test_random_interleavings_always_reconcile(funded, steps):
     """Any order of holds, settles, refunds and recharges leaves every wallet reconciled."""
     requests = [f"h-{uuid.uuid4().hex[:8]}-{i}" for i in range(6)]
+    held = {}  # what each request's hold committed, as the relay passes it to settlement
     for op, i, amount in steps:
         r = requests[i]
         try:
             if op == "hold":
-                wallet_hold(user_id=funded.pk, request_id=r, amount_micro=amount)
+                held.setdefault(r, wallet_hold(user_id=funded.pk, request_id=r, amount_micro=amount))
             elif op == "settle":
-                usage_settle(request_id=r, user_id=funded.pk, cost_micro=amount, record=record())
+                usage_settle(
+                    request_id=r,
+                    user_id=funded.pk,
+                    cost_micro=amount,
+                    record=record(),
+                    hold_micro=held.get(r),
+                )
             elif op == "refund":
                 wallet_refund(request_id=r, amount_micro=max(amount, 1))
             else:
