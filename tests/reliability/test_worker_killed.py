@@ -105,8 +105,17 @@ class Cluster:
 
     @staticmethod
     def kill(proc: subprocess.Popen) -> None:
+        """The whole worker, pool children included."""
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+    @staticmethod
+    def kill_pool(proc: subprocess.Popen) -> None:
+        """Only the pool children (as the OOM killer might); the worker itself lives on."""
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert children, "the prefork worker has no pool children"
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -148,36 +157,42 @@ def _upstream_in_flight(sim, upstream: str) -> int:
     return sim.stats().get(upstream, {}).get("in_flight", 0)
 
 
-@pytest.mark.parametrize("outcome", ["completed", "failed"])
-def test_video_job_settles_once_after_its_worker_is_killed_mid_poll(live, cluster, outcome):
-    """The poll is acknowledged only when done, so the killed worker's message runs again on a
-    new worker: the job is charged (or its hold released on an upstream failure) exactly once."""
+@pytest.mark.parametrize(
+    ("outcome", "killed"), [("completed", "worker"), ("failed", "worker"), ("completed", "pool")]
+)
+def test_video_job_settles_once_after_its_worker_is_killed_mid_poll(live, cluster, outcome, killed):
+    """The poll is acknowledged only when done, so the killed worker's message runs again: on a
+    new worker after the visibility timeout when the whole worker died, at once on a fresh pool
+    child when only the children did. The job is charged (or its hold released on an upstream
+    failure) exactly once."""
     failed = outcome == "failed"
     rule = {"upstream": "sora", "video_ms": 2000, "error": "video_failed" if failed else None}
     live.sim.configure(**rule)
     key = live.make_key(select="Sora2Official")
     user_id = live.token_of(key).user_id
     start = Wallet.objects.get(user_id=user_id).balance_micro
-    first = cluster.worker()
+    worker = cluster.worker()
 
     video = live.openai(key=key).videos.create(model="sora-2", prompt="a slow lighthouse", seconds="4")
     live.sim.configure(**rule, latency_ms=SLOW_MS)  # the status GET now hangs
     job = VideoJob.objects.get(pk=video.id)
     try:
-        _wait("the poll's upstream GET", lambda: _upstream_in_flight(live.sim, "sora") >= 1, START_S, [first])
-        cluster.kill(first)
-
+        _wait("the poll GET", lambda: _upstream_in_flight(live.sim, "sora") >= 1, START_S, [worker])
         job.refresh_from_db()
         assert job.settled_at is None and job.status == "queued"
         assert Wallet.objects.get(user_id=user_id).held_micro == job.hold_micro > 0
+        live.sim.configure(**rule)  # the next GET is answered at once
 
-        live.sim.configure(**rule)  # the upstream answers again
-        second = cluster.worker()
+        if killed == "worker":
+            cluster.kill(worker)
+            worker = cluster.worker()
+        else:
+            cluster.kill_pool(worker)
         _wait(
-            "the job to settle on the new worker",
+            "the job to settle after the kill",
             lambda: VideoJob.objects.filter(pk=job.pk, settled_at__isnull=False).exists(),
             SETTLE_S,
-            [second],
+            [worker],
         )
     except BaseException:
         cluster.dump_logs()
