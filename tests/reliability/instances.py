@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -24,7 +25,13 @@ def free_port() -> int:
 
 
 def postgres_bin() -> str | None:
-    """The folder holding initdb and pg_ctl (PG_BIN, Debian's versioned folders, or PATH)."""
+    """The folder holding initdb and pg_ctl (PG_BIN, Debian's versioned folders, or PATH), if this
+    machine can run them (as root that takes a `postgres` user)."""
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return None
     candidates = [os.environ.get("PG_BIN", "")]
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     which = shutil.which("initdb")
