@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
+import orjson
 
 PROMPT = [{"role": "user", "content": "tell me a short story about a relay"}]
 
@@ -37,10 +38,16 @@ def _request(kind: str, url: str, key: str, model: str, max_tokens: int) -> tupl
     return f"{url}/v1/messages", {"x-api-key": key, "anthropic-version": "2023-06-01"}, body
 
 
-def classify(status: int) -> str:
+def classify(status: int, body: bytes = b"") -> str:
+    """ "ok", or the status with the error's native code: http_502:upstream_error, http_429:…"""
     if status == 200:
         return "ok"
-    return f"http_{status}"
+    try:
+        error = orjson.loads(body)["error"]
+        code = error.get("code") or error["type"]
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        code = "not_native"
+    return f"http_{status}:{code}"
 
 
 async def one_call(
@@ -69,7 +76,7 @@ async def one_call(
                     resp.close()
                     return Result(kind, status, request_id, "client_disconnect", time.monotonic() - started)
                 data = await resp.read()
-        cause = classify(status)
+        cause = classify(status, data)
         if status == 200 and kind.endswith("_stream") and (b'"error"' in data or b"event: error" in data):
             cause = "stream_error"
         return Result(kind, status, request_id, cause, time.monotonic() - started)
@@ -120,5 +127,10 @@ async def fire(
 
 
 def gateway_failures(results: list[Result]) -> list[Result]:
-    """Answers that are the gateway's own fault: a 500, or any 5xx other than the upstream ones."""
-    return [r for r in results if r.status >= 500 and r.status not in (502, 503, 504, 529)]
+    """Answers that are the gateway's own fault: a 500, any 5xx other than the upstream ones, or
+    one without the native error body the relay gives every upstream failure."""
+    return [
+        r
+        for r in results
+        if r.status >= 500 and (r.status not in (502, 503, 504, 529) or r.cause.endswith(":not_native"))
+    ]
