@@ -1,11 +1,13 @@
-"""Hostile upstream event streams through the live relay, in every direction.
+"""Hostile upstream event streams (and answers) through the live relay, in every direction.
 
 A tiny upstream serves what hypothesis draws: valid OpenAI/Anthropic streams mutated (bad
 JSON, missing fields, wrong types, dropped or repeated events, no terminator, huge or odd
-events, binary junk, truncated lines, wrong content type, error statuses, connections cut).
-Whatever it sends, the client gets a 200 stream that ends with its format's terminator or
-error event, or a format-native error body — never a 500, never a broken connection — the
-relay logs no unhandled exception, and every call settles exactly once with the ledger whole.
+events, binary junk, truncated lines, wrong content type, error statuses, connections cut),
+and for non-stream calls mutated JSON answers or a stream instead. Whatever it sends, the
+client gets a 200 stream that ends with its format's terminator or error event, a 200 answer
+(a whole answer of the client's format when converted), or a format-native error body — never
+a 500, never a broken connection — the relay logs no unhandled exception, and every call
+settles exactly once with the ledger whole.
 
 Deterministic by default (CI); SSE_FUZZ_EXAMPLES=500 explores randomly with more examples.
 """
@@ -20,11 +22,13 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+import anthropic.types
 import orjson
 import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openai.types.chat import ChatCompletion
 
 from groups.models import Channel
 from soak.ledger import wait_for_ledger
@@ -276,6 +280,13 @@ def hostile_streams(draw, kind: str) -> Script:
         for line in data.split("\n"):
             raw += b"data: " + line.encode() + newline
         raw += newline
+    return draw(delivered(raw, "text/event-stream"))
+
+
+@st.composite
+def delivered(draw, raw: bytearray, content_type: str) -> Script:
+    """`raw` as the upstream sends it: maybe damaged, in random chunks, status and content type
+    mostly right, the connection sometimes dropped instead of closed."""
     for _ in range(draw(st.integers(0, 2))):
         at = draw(st.integers(0, len(raw)))
         if draw(st.booleans()):
@@ -284,17 +295,48 @@ def hostile_streams(draw, kind: str) -> Script:
             del raw[at:]  # a line cut short
     cuts = sorted(set(draw(st.lists(st.integers(0, len(raw)), max_size=6))))
     chunks = [bytes(raw[a:b]) for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True) if b > a]
+    others = ["text/event-stream", "application/json", "text/plain", ""]
     return Script(
         status=draw(st.sampled_from([200] * 30 + [400, 404, 429, 500, 503, 529])),
-        content_type=draw(
-            st.sampled_from(
-                ["text/event-stream"] * 24
-                + ["text/event-stream; charset=utf-8", "application/json", "text/plain", ""]
-            )
-        ),
+        content_type=draw(st.sampled_from([content_type] * 24 + [content_type + "; charset=utf-8", *others])),
         chunks=chunks,
         cut=draw(st.integers(0, 4)) == 0,
     )
+
+
+def openai_answer(text: str) -> dict:
+    return {
+        "id": "chatcmpl-fuzz",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "up",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    }
+
+
+def anthropic_answer(text: str) -> dict:
+    return {
+        "id": "msg_fuzz",
+        "type": "message",
+        "role": "assistant",
+        "model": "up",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 11, "output_tokens": 7},
+    }
+
+
+@st.composite
+def hostile_answers(draw, kind: str) -> Script:
+    """A non-stream answer: valid, mutated (missing, retyped fields), or an event stream instead."""
+    if draw(st.integers(0, 4)) == 0:
+        return draw(hostile_streams(kind))
+    answer = (openai_answer if kind == "openai" else anthropic_answer)(draw(TEXT))
+    if draw(st.booleans()):
+        answer = draw(mutated(answer))
+    return draw(delivered(bytearray(orjson.dumps(answer)), "application/json"))
 
 
 # ---------------------------------------------------------------- what the client must see
@@ -432,7 +474,11 @@ def checked_call(live, key: str, direction: str, stream: bool) -> tuple[str, str
             assert content_type.startswith("text/event-stream"), content_type
             outcome = assert_native_stream(client, body)
         elif status == 200:
-            assert isinstance(orjson.loads(body), dict), body[:300]
+            answer = orjson.loads(body)
+            assert isinstance(answer, dict), body[:300]
+            if client != DIRECTIONS[direction][2]:  # converted: it must be a whole answer of its format
+                native = ChatCompletion if client == "openai" else anthropic.types.Message
+                native.model_validate(answer)
             outcome = "answer"
         else:
             assert_native_error_body(client, content_type, body)
@@ -445,7 +491,7 @@ def checked_call(live, key: str, direction: str, stream: bool) -> tuple[str, str
 
 
 @pytest.mark.parametrize("direction", list(DIRECTIONS))
-def test_hostile_upstream_streams_end_cleanly_and_settle_once(live, hostile_upstream, direction):
+def test_hostile_upstream_answers_end_cleanly_and_settle_once(live, hostile_upstream, direction):
     from django.core.cache import cache
 
     aim_channels_at(hostile_upstream)
@@ -453,9 +499,15 @@ def test_hostile_upstream_streams_end_cleanly_and_settle_once(live, hostile_upst
     request_ids: list[str] = []
     outcomes: dict[str, int] = {}
 
+    kind = DIRECTIONS[direction][2]
+    cases = st.sampled_from([True, True, False]).flatmap(
+        lambda stream: st.tuples(hostile_streams(kind) if stream else hostile_answers(kind), st.just(stream))
+    )
+
     @FUZZ
-    @given(script=hostile_streams(DIRECTIONS[direction][2]), stream=st.sampled_from([True] * 7 + [False]))
-    def one(script: Script, stream: bool) -> None:
+    @given(case=cases)
+    def one(case: tuple[Script, bool]) -> None:
+        script, stream = case
         cache.clear()  # no cool-down or saturation carried from one example to the next
         hostile_upstream.script = script
         outcome, request_id = checked_call(live, key, direction, stream)
@@ -464,7 +516,9 @@ def test_hostile_upstream_streams_end_cleanly_and_settle_once(live, hostile_upst
 
     one()
     assert wait_for_ledger(set(request_ids), calls=range(len(request_ids), len(request_ids) + 1)) == []
-    figures.note(f"SSE fuzz {direction}: {len(request_ids)} calls, outcomes {dict(sorted(outcomes.items()))}")
+    figures.note(
+        f"upstream fuzz {direction}: {len(request_ids)} calls, outcomes {dict(sorted(outcomes.items()))}"
+    )
 
 
 @pytest.mark.parametrize("direction", list(DIRECTIONS))
