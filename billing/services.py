@@ -182,10 +182,25 @@ def wallet_hold(
 ) -> int:
     """Reserve an estimate before an upstream call. Never overdraws, never exceeds a quota.
 
-    Three statements: token (quota check; `touch_token` also stamps its last_used_at), wallet
-    (conditional UPDATE), ledger line.
+    Token (quota check; `touch_token` also stamps its last_used_at), then wallet (conditional
+    UPDATE), then the ledger line: on PostgreSQL one statement, elsewhere three.
     """
     _check_amount(amount_micro, allow_zero=True)
+    conn = connections[Wallet.objects.db]
+    if conn.vendor == "postgresql":
+        token_ok, held = _hold_in_one_statement(
+            conn,
+            user_id=user_id,
+            request_id=request_id,
+            amount_micro=amount_micro,
+            token_id=token_id,
+            touch=touch_token,
+        )
+        if not token_ok:
+            raise QuotaExceeded("token quota exceeded")
+        if not held:
+            raise InsufficientBalance("insufficient balance")
+        return amount_micro
     if token_id is not None and not _token_hold(
         token_id=token_id, amount_micro=amount_micro, touch=touch_token
     ):
@@ -202,40 +217,88 @@ def wallet_hold(
     return amount_micro
 
 
+def _hold_in_one_statement(
+    conn, *, user_id: int, request_id: str, amount_micro: int, token_id: int | None, touch: bool
+) -> tuple[bool, bool]:
+    """`wallet_hold` as one PostgreSQL statement (data-modifying CTEs): (token ok, held).
+
+    Why: rows stay locked from their UPDATE to COMMIT, and a Python client under load can
+    take milliseconds per round trip; one statement leaves a single round trip (COMMIT) inside
+    the lock. The wallet UPDATE waits for the token's (EXISTS), keeping the lock order. When
+    the token passes and the wallet does not, the caller raises and the transaction rolls back.
+    """
+    now = conn.ops.adapt_datetimefield_value(timezone.now())
+    token_check, params = "TRUE", []
+    token_cte = ""
+    if token_id is not None:
+        touched = ", last_used_at = %s" if touch else ""
+        token_cte = f"""t AS (
+    UPDATE {_table(conn, Token)} SET held_micro = held_micro + %s{touched}
+    WHERE id = %s AND (quota_micro IS NULL OR quota_micro >= spent_micro + held_micro + %s) RETURNING id
+), """  # noqa: S608
+        params += [amount_micro, *([now] if touch else []), token_id, amount_micro]
+        token_check = "EXISTS (SELECT 1 FROM t)"
+    sql = f"""WITH {token_cte}w AS (
+    UPDATE {_table(conn, Wallet)} SET balance_micro = balance_micro - %s, held_micro = held_micro + %s,
+        updated_at = %s
+    WHERE user_id = %s AND balance_micro >= %s AND {token_check} RETURNING id, balance_micro
+), l AS (
+    INSERT INTO {_table(conn, LedgerEntry)} ({", ".join(_LEDGER_COLUMNS)})
+    SELECT id, %s, %s, balance_micro, %s, %s, '', %s FROM w RETURNING id
+)
+SELECT {token_check}, EXISTS (SELECT 1 FROM l)"""  # noqa: S608
+    params += [amount_micro, amount_micro, now, user_id, max(amount_micro, 1)]
+    params += [LedgerKind.HOLD.value, -amount_micro, request_id, token_id, now]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
 @functools.cache
 def _usage_fields() -> dict:
     """UsageRecord's fields by attribute name (`token_id`, not `token`), without the id."""
     return {f.attname: f for f in UsageRecord._meta.concrete_fields if not f.primary_key}
 
 
-def _usage_claim(*, request_id: str, fields: dict, create_fields: dict | None = None) -> bool:
-    """Take the one settlement of a request: fill its pending usage record or create it.
-
-    One `INSERT … ON CONFLICT (request_id) DO UPDATE … WHERE settled_at IS NULL RETURNING`
-    (PostgreSQL and SQLite): False when the record is already settled. A concurrent second
-    claim waits on the first one's row and then finds it settled. `fields` are written in
-    either case, `create_fields` (a superset) only into a new record.
+def _usage_upsert(
+    conn, *, request_id: str, fields: dict, create_fields: dict | None = None, expressions: dict | None = None
+) -> tuple[str, list]:
+    """SQL and parameters that claim the one settlement of a request: fill its pending usage
+    record or create it, in one `INSERT … ON CONFLICT (request_id) DO UPDATE … WHERE
+    settled_at IS NULL RETURNING id` (PostgreSQL and SQLite). No row back when the record is
+    already settled; a concurrent second claim waits on the first one's row, then finds it
+    settled. `fields` are written in either case, `create_fields` (a superset) only into a
+    new record; `expressions` give some columns as SQL instead of a value.
     """
     row = {**(create_fields or fields), "request_id": request_id}
     assert fields.keys() <= row.keys()
-    conn = connections[UsageRecord.objects.db]
     model_fields = _usage_fields()
+    expressions = expressions or {}
     values = {
         name: field.get_db_prep_save(row[name] if name in row else field.get_default(), conn)
         for name, field in model_fields.items()
+        if name not in expressions
     }
     values["created_at"] = conn.ops.adapt_datetimefield_value(timezone.now())
-    columns = tuple(model_fields[name].column for name in values)
+    columns = [model_fields[name].column for name in values] + list(expressions)
+    placeholders = ["%s"] * len(values) + list(expressions.values())
     update = ", ".join(
         f"{model_fields[name].column} = EXCLUDED.{model_fields[name].column}" for name in fields
     )
     table = _table(conn, UsageRecord)
     sql = (
-        f"{_insert_sql(conn, UsageRecord, columns)} ON CONFLICT (request_id) DO UPDATE SET {update} "
-        f"WHERE {table}.settled_at IS NULL RETURNING id"
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(placeholders)}) "  # noqa: S608
+        f"ON CONFLICT (request_id) DO UPDATE SET {update} WHERE {table}.settled_at IS NULL RETURNING id"
     )
+    return sql, list(values.values())
+
+
+def _usage_claim(*, request_id: str, fields: dict, create_fields: dict | None = None) -> bool:
+    """Take the one settlement of a request (see `_usage_upsert`): False if already settled."""
+    conn = connections[UsageRecord.objects.db]
+    sql, params = _usage_upsert(conn, request_id=request_id, fields=fields, create_fields=create_fields)
     with conn.cursor() as cursor:
-        cursor.execute(sql, list(values.values()))
+        cursor.execute(sql, params)
         return cursor.fetchone() is not None
 
 
@@ -259,19 +322,12 @@ def usage_settle(
 
     A second call for the same request id changes nothing and returns the first result.
     A cost above what the hold and balance cover is recorded as uncollected, never overdrawn.
-    The wallet row is touched last, by one conditional UPDATE. `hold_micro` is the amount
-    the caller's own `wallet_hold` for this request committed (it is then not read back);
-    None when the caller does not know whether a hold exists.
+    Usage record (the exactly-once claim), token, then wallet (one conditional UPDATE), then
+    the ledger lines: on PostgreSQL one statement that reads the hold itself, elsewhere four,
+    plus a read of the hold unless the caller passes what its own `wallet_hold` committed
+    (`hold_micro`; None when unknown).
     """
     _check_amount(cost_micro, allow_zero=True)
-    held = hold_micro is not None
-    if not held:
-        hold = (
-            LedgerEntry.objects.filter(request_id=request_id, kind=LedgerKind.HOLD)
-            .values_list("amount_micro", flat=True)
-            .first()
-        )
-        held, hold_micro = hold is not None, -(hold or 0)
     fields = {
         **record,
         "user_id": user_id,
@@ -280,27 +336,50 @@ def usage_settle(
         "uncollected_micro": 0,
         "settled_at": timezone.now(),
     }
-    if not _usage_claim(request_id=request_id, fields=fields):
-        existing = UsageRecord.objects.get(request_id=request_id)
-        return Settlement(request_id, existing.cost_micro - existing.uncollected_micro, True)
     token_id = record.get("token_id")
-    if token_id is not None and (hold_micro or cost_micro):
-        _token_spend(token_id=token_id, held_delta=-hold_micro, spent_delta=cost_micro)
-    charged = cost_micro
-    moved = None
-    if held or cost_micro:
-        moved = _wallet_move(
+    conn = connections[UsageRecord.objects.db]
+    if conn.vendor == "postgresql":
+        claimed, held, hold_micro, moved = _settle_in_one_statement(
+            conn,
+            request_id=request_id,
             user_id=user_id,
-            balance_delta=hold_micro - cost_micro,
-            held_delta=-hold_micro,
-            min_balance=cost_micro - hold_micro,
+            cost_micro=cost_micro,
+            fields=fields,
+            token_id=token_id,
         )
-        if moved is None:
-            moved, charged = _settle_short(
-                request_id=request_id, user_id=user_id, cost_micro=cost_micro, hold_micro=hold_micro
+        if not claimed:
+            return _already_settled(request_id)
+        if moved is not None:
+            return Settlement(request_id, cost_micro, False)
+    else:
+        held = hold_micro is not None
+        if not held:
+            hold = (
+                LedgerEntry.objects.filter(request_id=request_id, kind=LedgerKind.HOLD)
+                .values_list("amount_micro", flat=True)
+                .first()
             )
-            if token_id is not None and charged != cost_micro:
-                _token_spend(token_id=token_id, held_delta=0, spent_delta=charged - cost_micro)
+            held, hold_micro = hold is not None, -(hold or 0)
+        fields["hold_micro"] = hold_micro
+        if not _usage_claim(request_id=request_id, fields=fields):
+            return _already_settled(request_id)
+        if token_id is not None and (hold_micro or cost_micro):
+            _token_spend(token_id=token_id, held_delta=-hold_micro, spent_delta=cost_micro)
+        moved = None
+        if held or cost_micro:
+            moved = _wallet_move(
+                user_id=user_id,
+                balance_delta=hold_micro - cost_micro,
+                held_delta=-hold_micro,
+                min_balance=cost_micro - hold_micro,
+            )
+    charged = cost_micro
+    if moved is None and (held or cost_micro):
+        moved, charged = _settle_short(
+            request_id=request_id, user_id=user_id, cost_micro=cost_micro, hold_micro=hold_micro
+        )
+        if token_id is not None and charged != cost_micro:
+            _token_spend(token_id=token_id, held_delta=0, spent_delta=charged - cost_micro)
     if moved is not None:
         wallet_id, balance = moved
         lines = []
@@ -313,6 +392,62 @@ def usage_settle(
         if lines:
             _ledger_add(*lines)
     return Settlement(request_id, charged, False)
+
+
+def _already_settled(request_id: str) -> Settlement:
+    existing = UsageRecord.objects.get(request_id=request_id)
+    return Settlement(request_id, existing.cost_micro - existing.uncollected_micro, True)
+
+
+def _settle_in_one_statement(conn, *, request_id: str, user_id: int, cost_micro: int, fields: dict, token_id):
+    """`usage_settle`'s usual case as one PostgreSQL statement (data-modifying CTEs).
+
+    Returns (claimed, held, hold amount, (wallet id, balance after) or None). Token, wallet
+    and ledger lines change only if the usage record was claimed; the wallet UPDATE comes
+    after the token's (the `count(*) FROM t` forces it: lock order) and only when hold plus
+    balance cover the cost. When they do not (None back, although claimed), the caller
+    finishes with `_settle_short` in the same transaction and writes the ledger lines itself.
+    Why one statement: see `_hold_in_one_statement`.
+    """
+    hold = "COALESCE((SELECT amount FROM h), 0)"
+    usage_sql, usage_params = _usage_upsert(
+        conn, request_id=request_id, fields=fields, expressions={"hold_micro": hold}
+    )
+    now = conn.ops.adapt_datetimefield_value(timezone.now())
+    ledger = _table(conn, LedgerEntry)
+    sql = f"""WITH h AS (
+    SELECT -amount_micro AS amount FROM {ledger} WHERE request_id = %s AND kind = %s
+), u AS (
+    {usage_sql}
+), t AS (
+    UPDATE {_table(conn, Token)} SET held_micro = held_micro - {hold}, spent_micro = spent_micro + %s
+    WHERE id = %s AND EXISTS (SELECT 1 FROM u) RETURNING id
+), w AS (
+    UPDATE {_table(conn, Wallet)} SET balance_micro = balance_micro + {hold} - %s,
+        held_micro = held_micro - {hold}, updated_at = %s
+    WHERE user_id = %s AND balance_micro >= %s - {hold} AND EXISTS (SELECT 1 FROM u)
+        AND (SELECT count(*) FROM t) >= 0
+    RETURNING id, balance_micro
+), l AS (
+    INSERT INTO {ledger} (wallet_id, kind, amount_micro, balance_after_micro, request_id, memo, created_at)
+    SELECT id, %s, {hold}, balance_micro + %s, %s, '', %s FROM w WHERE EXISTS (SELECT 1 FROM h)
+    UNION ALL
+    SELECT id, %s, -%s, balance_micro, %s, '', %s FROM w WHERE %s > 0
+)
+SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM h), {hold},
+    (SELECT id FROM w), (SELECT balance_micro FROM w)"""  # noqa: S608
+    params = [
+        request_id, LedgerKind.HOLD.value,
+        *usage_params,
+        cost_micro, token_id,
+        cost_micro, now, user_id, cost_micro,
+        LedgerKind.RELEASE.value, cost_micro, request_id, now,
+        LedgerKind.CHARGE.value, cost_micro, request_id, now, cost_micro,
+    ]  # fmt: skip
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        claimed, held, hold_micro, wallet_id, balance = cursor.fetchone()
+    return claimed, held, hold_micro, (wallet_id, balance) if wallet_id is not None else None
 
 
 def _settle_short(*, request_id: str, user_id: int, cost_micro: int, hold_micro: int):
