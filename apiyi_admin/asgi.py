@@ -1,6 +1,12 @@
+"""ASGI entry point: relay views take the lean path (`lean_asgi`), the rest Django's full stack."""
+
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apiyi_admin.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from apiyi_admin.lean_asgi import LeanASGIHandler  # noqa: E402 (needs the app registry ready)
+
+application = LeanASGIHandler(django_application)

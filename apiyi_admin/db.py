@@ -9,6 +9,7 @@ closes its connection afterwards (with the pool: hands it back).
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -37,9 +38,19 @@ def releasing(fn: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+# Set by `apiyi_admin.lean_asgi` for the requests it serves: they have no per-request thread,
+# so their units run on the event loop's thread pool, not asgiref's one process-wide sync thread.
+_pooled: contextvars.ContextVar[bool] = contextvars.ContextVar("db_units_pooled", default=False)
+
+
+def pool_db_units() -> None:
+    """From here on in this context, `db_async` units run on a shared thread pool."""
+    _pooled.set(True)
+
+
 def db_async(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`sync_to_async(fn)` for a short database unit that holds no connection afterwards."""
-    return sync_to_async(releasing(fn))
+    return sync_to_async(releasing(fn), thread_sensitive=not _pooled.get())
 
 
 def db_async_detached(fn: Callable[..., Any]) -> Callable[..., Any]:

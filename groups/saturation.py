@@ -15,6 +15,8 @@ import time
 
 from django.core.cache import cache
 
+from apiyi_admin.cache import decr_floor, incr_with_ttl
+
 INFLIGHT_TTL = 600  # a crashed process's in-flight counts expire instead of leaking forever
 DEFAULT_COOLDOWN_S = 5.0
 MAX_COOLDOWN_S = 300.0
@@ -61,23 +63,14 @@ def _probe_next_key(channel_id: int) -> str:
 
 def counter_incr(key: str) -> int:
     """A monotonic counter that lives as long as the cache (scraped by /metrics)."""
-    cache.add(key, 0, None)
-    try:
-        return cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, None)
-        return 1
+    return incr_with_ttl(key, 1, None)
 
 
 def inflight_acquire(channel_id: int, max_concurrency: int) -> bool:
-    """Count one more call in flight; refuse (and count nothing) when at capacity."""
-    key = _inflight_key(channel_id)
-    cache.add(key, 0, INFLIGHT_TTL)
-    try:
-        now = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, INFLIGHT_TTL)
-        now = 1
+    """Count one more call in flight; refuse (and count nothing) when at capacity.
+
+    One Redis round trip (and one more to give the slot back when refused)."""
+    now = incr_with_ttl(_inflight_key(channel_id), 1, INFLIGHT_TTL)
     if max_concurrency and now > max_concurrency:
         inflight_release(channel_id)
         return False
@@ -85,11 +78,7 @@ def inflight_acquire(channel_id: int, max_concurrency: int) -> bool:
 
 
 def inflight_release(channel_id: int) -> None:
-    try:
-        if cache.decr(_inflight_key(channel_id)) < 0:
-            cache.set(_inflight_key(channel_id), 0, INFLIGHT_TTL)
-    except ValueError:
-        pass
+    decr_floor(_inflight_key(channel_id), INFLIGHT_TTL)
 
 
 def inflight(channel_id: int) -> int:
@@ -99,12 +88,7 @@ def inflight(channel_id: int) -> int:
 def cooldown_start(channel_id: int, retry_after_s: float | None = None) -> float:
     """Cool a channel down after a 429: Retry-After if given, else a growing default."""
     if retry_after_s is None or retry_after_s <= 0:
-        strikes_key = _strikes_key(channel_id)
-        cache.add(strikes_key, 0, int(MAX_COOLDOWN_S) * 2)
-        try:
-            strikes = cache.incr(strikes_key)
-        except ValueError:
-            strikes = 1
+        strikes = incr_with_ttl(_strikes_key(channel_id), 1, int(MAX_COOLDOWN_S) * 2)
         retry_after_s = min(DEFAULT_COOLDOWN_S * (2 ** (strikes - 1)), MAX_COOLDOWN_S)
     retry_after_s = min(float(retry_after_s), MAX_COOLDOWN_S)
     counter_incr(_429_key(channel_id))

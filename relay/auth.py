@@ -3,7 +3,10 @@
 The cache entry (`tokens.keys.token_cache_key`) is dropped by token signals whenever a
 token or its fallbacks change; a short TTL bounds staleness of user-level changes
 (user group, active flag). Unknown keys are cached too, so a flood of bad keys does
-not reach the database.
+not reach the database. Each process also keeps what it read for a second
+(`apiyi_admin.cache.memo`), so a warm call asks Redis nothing about its key: a key
+disabled elsewhere stops working here within that second, at once in the process
+that disabled it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from apiyi_admin.cache import LocalMemo, memo
 from apiyi_admin.db import db_async
 from tokens.keys import KEY_PREFIX, hash_key, token_cache_key
 
@@ -139,16 +143,27 @@ async def authenticate(request) -> TokenInfo:
     if not raw.startswith(KEY_PREFIX) or len(raw) > 200:
         raise RelayError("invalid_api_key", "Invalid API key. Check the sk- key on your token page.")
     key_hash = hash_key(raw)
-    info = _cached_token(key_hash)
-    if info is None:
-        info = await db_async(_load_and_cache)(key_hash)
-    elif info == _UNKNOWN:
+    memo_key = token_cache_key(key_hash)
+    info = memo.get(memo_key)
+    if info is memo.MISSING:
+        info = _cached_token(key_hash)
+        if info is None:
+            info = await db_async(_load_and_cache)(key_hash)
+        memo.put(memo_key, info)
+    if info == _UNKNOWN:
         info = None
     return check_token(info, ip=client_ip(request))
 
 
+_asked_recently = LocalMemo(ttl=LAST_USED_EVERY_S, max_entries=100_000)
+
+
 def should_touch_last_used(token_id: int) -> bool:
-    """True at most once a minute per token, across every relay process."""
+    """True at most once a minute per token, across every relay process; a process asks the
+    shared cache only once a minute per token."""
+    if _asked_recently.get(token_id) is not LocalMemo.MISSING:
+        return False
+    _asked_recently.put(token_id, True)
     return cache.add(f"token:last_used:{token_id}", 1, LAST_USED_EVERY_S)
 
 

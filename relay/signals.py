@@ -4,17 +4,16 @@ Cache invalidation, not a business rule: tokens/signals.py covers the token itse
 the account fields the relay also caches, so a recharge upgrade or a deactivation applies at once.
 """
 
-from django.core.cache import cache
 from django.db.models.signals import post_save
 
 from accounts.models import User
-from tokens.keys import token_cache_key
+from tokens.keys import forget_cached_tokens
 from tokens.models import Token
 
 
 def _forget_users_tokens(sender, instance, **kwargs):
     hashes = Token.objects.filter(user_id=instance.pk).values_list("key_hash", flat=True)
-    cache.delete_many([token_cache_key(h) for h in hashes])
+    forget_cached_tokens(*hashes)
 
 
 post_save.connect(_forget_users_tokens, sender=User, dispatch_uid="relay-user-tokens")

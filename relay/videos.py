@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import aiohttp
 import orjson
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.http import StreamingHttpResponse
+
+from apiyi_admin.db import db_async
 
 from . import services
 from .accounting import hold_estimate
@@ -141,7 +142,7 @@ async def handle_video_create(request, call: Call, body: dict):
         transaction.on_commit(lambda: _enqueue_poll(job.id))
         return job
 
-    job = await sync_to_async(create)()
+    job = await db_async(create)()
     call.settled = True  # the job owns the hold from here on; it settles when the job ends
     return json_response(video_object(job))
 
@@ -185,19 +186,19 @@ def _load_job(job_id: str, user_id: int):
 
 
 async def handle_video_get(request, call: Call, video_id: str):
-    job, channel = await sync_to_async(_load_job)(video_id, call.token.user_id)
+    job, channel = await db_async(_load_job)(video_id, call.token.user_id)
     if job is None:
         raise RelayError("not_found", f"No video job '{video_id}' for this account.", param="video_id")
     call.model_name = job.model_name
     if job.settled_at is None and channel is not None:
         state = await fetch_upstream_state(job, channel)
         if state is not None:
-            job = await sync_to_async(services.video_job_apply_state)(job_id=job.id, state=state)
+            job = await db_async(services.video_job_apply_state)(job_id=job.id, state=state)
     return json_response(video_object(job))
 
 
 async def handle_video_content(request, call: Call, video_id: str):
-    job, channel = await sync_to_async(_load_job)(video_id, call.token.user_id)
+    job, channel = await db_async(_load_job)(video_id, call.token.user_id)
     if job is None:
         raise RelayError("not_found", f"No video job '{video_id}' for this account.", param="video_id")
     if job.status != VideoStatus.COMPLETED or channel is None:

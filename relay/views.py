@@ -15,6 +15,7 @@ import uuid
 from django.db import DatabaseError
 from django.views.decorators.csrf import csrf_exempt
 
+from apiyi_admin.lean_asgi import lean
 from groups.routing import aget_snapshot
 
 from .auth import authenticate
@@ -22,7 +23,7 @@ from .chat import handle_chat, parse_body
 from .endpoints import handle_count_tokens, handle_embeddings, handle_images, handle_models
 from .errors import RelayError
 from .flow import Call
-from .ratelimit import arpm_check_token
+from .ratelimit import rpm_check_token
 from .videos import handle_video_content, handle_video_create, handle_video_get
 
 logger = logging.getLogger("relay")
@@ -44,6 +45,7 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
     """Auth, snapshot, error contract and request id around a relay handler."""
 
     def decorate(handler):
+        @lean
         @csrf_exempt
         @functools.wraps(handler)
         async def view(request, *args, **kwargs):
@@ -54,7 +56,7 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
                 if request.method not in methods:
                     raise RelayError("method_not_allowed", f"Use {' or '.join(methods)} for {request.path}.")
                 token = await authenticate(request)
-                await arpm_check_token(token)
+                rpm_check_token(token)
                 snapshot = await aget_snapshot()
                 call = Call(
                     request_id=request_id,

@@ -32,9 +32,13 @@ def _services(request):
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
+    from apiyi_admin.cache import clear_memos
+
     cache.clear()
+    clear_memos()
     yield
     cache.clear()
+    clear_memos()
 
 
 @pytest.fixture

@@ -24,3 +24,16 @@ def display_prefix(raw_key: str) -> str:
 
 def token_cache_key(key_hash: str) -> str:
     return f"token:{key_hash}"
+
+
+def forget_cached_tokens(*key_hashes: str) -> None:
+    """Drop the relay's cached auth entries for these keys: in the shared cache, and in this
+    process's memo at once (other processes drop theirs within `apiyi_admin.cache.memo`'s TTL)."""
+    from django.core.cache import cache
+
+    from apiyi_admin.cache import memo
+
+    keys = [token_cache_key(h) for h in key_hashes]
+    cache.delete_many(keys)
+    for key in keys:
+        memo.forget(key)

@@ -6,7 +6,6 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -14,7 +13,7 @@ from django.utils import timezone
 from groups.models import Model, TokenGroup
 from groups.selectors import fallback_token_groups, selectable_token_groups
 
-from .keys import display_prefix, generate_key, hash_key, token_cache_key
+from .keys import display_prefix, forget_cached_tokens, generate_key, hash_key
 from .models import BillingMode, Token, TokenFallback
 
 MAX_FALLBACK_GROUPS = 5
@@ -93,7 +92,7 @@ def _set_fallbacks(token: Token, groups: Sequence[TokenGroup]) -> None:
     TokenFallback.objects.bulk_create(
         TokenFallback(token=token, group=group, position=i) for i, group in enumerate(groups)
     )
-    cache.delete(token_cache_key(token.key_hash))
+    forget_cached_tokens(token.key_hash)
 
 
 @transaction.atomic
@@ -206,11 +205,11 @@ def token_roll_key(*, token: Token) -> str:
     token.key_hash = hash_key(raw)
     token.key_prefix = display_prefix(raw)
     token.save(update_fields=["key_hash", "key_prefix", "updated_at"])
-    cache.delete(token_cache_key(old_hash))
+    forget_cached_tokens(old_hash)
     return raw
 
 
 def token_delete(*, token: Token) -> None:
     key_hash = token.key_hash
     token.delete()
-    cache.delete(token_cache_key(key_hash))
+    forget_cached_tokens(key_hash)

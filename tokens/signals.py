@@ -1,16 +1,15 @@
 """Drop a token's cached auth entry whenever it or its fallbacks change."""
 
-from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
 
-from .keys import token_cache_key
+from .keys import forget_cached_tokens
 from .models import Token, TokenFallback
 
 
 def _forget_token(sender, instance, **kwargs):
     token = instance if isinstance(instance, Token) else Token.objects.filter(pk=instance.token_id).first()
     if token is not None:
-        cache.delete(token_cache_key(token.key_hash))
+        forget_cached_tokens(token.key_hash)
 
 
 for _model in (Token, TokenFallback):
