@@ -83,10 +83,10 @@ class FallbackRedisCache(RedisCache):
     """Redis cache that degrades to per-process local memory while Redis is unreachable."""
 
     retry_after_s = 5.0
-    _class = _ReusedRedisClient
 
     def __init__(self, server, params):
         super().__init__(server, params)
+        self._class = _ReusedRedisClient
         self.retry_after_s = float(params.get("OPTIONS", {}).pop("FALLBACK_RETRY_S", self.retry_after_s))
         key = (tuple(self._servers), repr(sorted(self._options.items())), os.getpid())
         with _STATES_LOCK:

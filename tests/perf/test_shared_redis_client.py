@@ -18,3 +18,9 @@ def test_cache_objects_of_one_location_share_client_and_outage_state():
 
 def test_other_location_gets_its_own_client():
     assert _cache("redis://127.0.0.1:1/0")._cache is not _cache("redis://127.0.0.1:1/1")._cache
+
+
+def test_commands_reuse_one_redis_wrapper_per_pool():
+    client = _cache("redis://127.0.0.1:1/2")._cache
+    assert client.get_client(write=True) is client.get_client("key", write=True)
+    assert client.get_client() is client.get_client(write=True)  # one server: reads go there too
