@@ -144,6 +144,11 @@ if DATABASE_URL:
                 "min_size": envint("DB_POOL_MIN", 2),
                 "max_size": envint("DB_POOL_MAX", 20),
                 "timeout": envint("DB_POOL_TIMEOUT", 10),
+                # A failed connection attempt is retried with a doubling delay until this many
+                # seconds, then dropped, and the next waiting request starts a fresh one: short,
+                # so after an outage the pool reconnects within seconds, not after a delay as
+                # long as the outage was (psycopg_pool's default is 300 s).
+                "reconnect_timeout": envint("DB_POOL_RECONNECT_TIMEOUT", 5),
             }
 else:
     DATABASES = {
