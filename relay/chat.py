@@ -273,6 +273,16 @@ def stream_converter(chat: ChatRequest, channel_kind: str):
     return streams.OpenAIToAnthropicStream(chat.model, input_tokens=estimate_tokens(chat.prompt_chars))
 
 
+def received_before_break(response: aiohttp.ClientResponse) -> bytes:
+    """Bytes that arrived before the upstream connection broke, not yet read.
+
+    Once the connection breaks, aiohttp's `readany` raises instead of handing them out, so the
+    last events of a cut stream (often most of it, when it came in one burst) would be lost.
+    """
+    read = getattr(response.content, "_read_nowait", None)  # the one reader that does not raise
+    return read(-1) if read is not None else b""
+
+
 class StreamTooLong(Exception):
     """A stream outlived RELAY_MAX_CALL_SECONDS: it is ended and billed for what it delivered."""
 
@@ -350,6 +360,12 @@ class ChatStream:
                         yield part
             except (aiohttp.ClientError, TimeoutError, SSEError, StreamTooLong, MalformedStream) as exc:
                 self.status, self.error = "partial", f"upstream stream failed: {type(exc).__name__}"
+                if isinstance(exc, aiohttp.ClientPayloadError) and not self.malformed:
+                    try:
+                        for part in self._events(received_before_break(response)):
+                            yield part
+                    except SSEError:
+                        pass
                 for part in self.converter.error("The upstream stream failed; the answer is incomplete."):
                     yield part
         except (asyncio.CancelledError, GeneratorExit):
