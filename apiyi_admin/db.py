@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import DatabaseError, OperationalError, connections
+
+try:
+    from psycopg_pool import PoolTimeout
+except ImportError:  # an install without PostgreSQL
+    PoolTimeout = None
 
 
 def release_connections() -> None:
@@ -25,14 +31,38 @@ def release_connections() -> None:
             conn.close()
 
 
+class _Outage:
+    """Once the pool found no connection for a whole `DB_POOL_TIMEOUT`, only one unit at a time
+    waits for one; the others fail at once (a 503 for their call) until a unit succeeds.
+    Otherwise every waiting unit would hold a worker thread for the full timeout, and with more
+    calls than threads a 503 would take many timeouts to arrive."""
+
+    down = False
+    trying = threading.Lock()
+
+
+def _no_connection(exc: DatabaseError) -> bool:
+    return PoolTimeout is not None and isinstance(exc.__cause__, PoolTimeout)
+
+
 def releasing(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run `fn`, then release this thread's database connections."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
+        trying = _Outage.down and _Outage.trying.acquire(blocking=False)
+        if _Outage.down and not trying:
+            raise OperationalError("the database is unreachable (no connection within DB_POOL_TIMEOUT)")
+        reachable = True
         try:
             return fn(*args, **kwargs)
+        except DatabaseError as exc:
+            reachable = not _no_connection(exc)
+            raise
         finally:
+            _Outage.down = not reachable
+            if trying:
+                _Outage.trying.release()
             release_connections()
 
     return run

@@ -55,8 +55,11 @@ class Load:
     async def _client(self, session: aiohttp.ClientSession, n: int) -> None:
         i = n
         while not self._stop.is_set():
-            self.answers.append(await call(session, self.url, self.key, KINDS[i % len(KINDS)]))
+            answer = await call(session, self.url, self.key, KINDS[i % len(KINDS)])
+            self.answers.append(answer)
             i += CONCURRENCY
+            if answer.status != 200:
+                await asyncio.sleep(0.2)  # a client pausing before its retry, as SDKs do
 
 
 async def call(session: aiohttp.ClientSession, url: str, key: str, kind: str) -> Answer:
