@@ -135,6 +135,10 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {})
+        # psycopg prepares a statement after this many runs on a connection; only the relay's
+        # server-bound hold and settlement use it (Django's own cursors bind client-side).
+        # 0 turns it off (e.g. behind a transaction-pooling PgBouncer).
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = envint("DB_PREPARE_THRESHOLD", 5) or None
         if envbool("DB_POOL", True):
             # The pool checks a connection before handing it out: one that a database restart
             # broke is replaced instead of failing the next request (Django passes
