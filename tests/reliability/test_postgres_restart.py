@@ -184,8 +184,9 @@ def test_postgres_restart_under_load_fails_cleanly_recovers_and_loses_nothing(pr
     assert bad_bodies == [], bad_bodies[:3]
     outage_503 = causes["http_503"]
     slowest_503 = max((a.ended - a.started for a in answers if a.status == 503), default=0.0)
-    # One pool timeout for the call's unit, generously padded: not one per call queued ahead of it.
-    assert slowest_503 < 3 * POOL_TIMEOUT_S, f"a 503 took {slowest_503:.1f} s"
+    # At most one pool timeout per database step of the call (token lookup on a cache miss, snapshot
+    # rebuild, hold, refusal record), padded: not one per call queued ahead of it (30 s here before).
+    assert slowest_503 < 5 * POOL_TIMEOUT_S, f"a 503 took {slowest_503:.1f} s"
     # Once recovered it stays recovered: no failure starts after the first success plus the pool timeout.
     late = [a for a in answers if a.status != 200 and a.started > first_ok + POOL_TIMEOUT_S]
     assert late == [], late[:3]
