@@ -1,13 +1,25 @@
 """RPM limits through the live relay: their own 429, in the client's format, no fallback."""
 
+import time
+
 import anthropic
 import openai
 import pytest
 import requests
 
 from relay.errors import SATURATED_MESSAGE
+from relay.ratelimit import WINDOW_S
 
 pytestmark = [pytest.mark.live]
+
+
+@pytest.fixture(autouse=True)
+def one_window():
+    """Limits count in fixed one-minute windows: start where a test's calls all fit in one,
+    or a window rolling over between two calls would let the second one through."""
+    left = WINDOW_S - time.time() % WINDOW_S
+    if left < 20:
+        time.sleep(left + 0.05)
 
 HELLO = [{"role": "user", "content": "hello"}]
 
