@@ -66,9 +66,21 @@ class RunningSimulator:
         ]
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+    async def _shutdown(self) -> None:
+        """Stop serving, then cancel what is still running (a slow answer whose client left), so
+        no task is destroyed pending when the loop closes."""
+        await self._runner.cleanup()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def pending_tasks(self) -> set[asyncio.Task]:
+        return {task for task in asyncio.all_tasks(self._loop) if not task.done()}
 
 
 def start_in_thread(port: int = 0, host: str = "127.0.0.1") -> RunningSimulator:

@@ -721,3 +721,15 @@ def test_malformed_bodies_get_400_in_provider_format(simulator, path, body):
     assert error["type"] == "invalid_request_error" and error["message"]
     if path.startswith("messages"):
         assert resp.json()["type"] == "error"
+
+
+def test_stop_leaves_no_request_pending():
+    """A slow answer whose client already left is cancelled at stop, not destroyed pending."""
+    from relay.simulator.testing import start_in_thread
+
+    sim = start_in_thread()
+    sim.configure(upstream="openai-official", latency_ms=60_000)
+    with pytest.raises(openai.APITimeoutError):
+        oa(sim, timeout=0.3).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    sim.stop()
+    assert sim.pending_tasks() == set()
