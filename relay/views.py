@@ -15,6 +15,7 @@ import uuid
 from django.db import DatabaseError
 from django.views.decorators.csrf import csrf_exempt
 
+from apiyi_admin.db import one_call
 from apiyi_admin.lean_asgi import lean
 from groups.routing import aget_snapshot
 
@@ -45,10 +46,7 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
     """Auth, snapshot, error contract and request id around a relay handler."""
 
     def decorate(handler):
-        @lean
-        @csrf_exempt
-        @functools.wraps(handler)
-        async def view(request, *args, **kwargs):
+        async def serve(request, *args, **kwargs):
             request_id = new_request_id()
             fmt = api_format or ("anthropic" if anthropic_style(request) else "openai")
             call = None
@@ -90,6 +88,13 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
                 response = error.response(fmt, request_id)
             response["X-Request-Id"] = request_id
             return response
+
+        @lean
+        @csrf_exempt
+        @functools.wraps(handler)
+        async def view(request, *args, **kwargs):
+            with one_call():  # its database units wait for a connection once at most
+                return await serve(request, *args, **kwargs)
 
         return view
 

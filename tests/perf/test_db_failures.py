@@ -6,8 +6,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.db import OperationalError, connection
 from django.test import AsyncClient
+from psycopg_pool import PoolTimeout
 
-from apiyi_admin.db import releasing
+from apiyi_admin.db import _call, _Outage, releasing
 from billing.models import LedgerEntry, UsageRecord, Wallet
 from relay import services, upstream
 
@@ -56,6 +57,52 @@ def test_database_failure_in_hold_is_a_503_in_the_clients_format_and_charges_not
     assert list(Wallet.objects.values_list("balance_micro", "held_micro").order_by("pk")) == before
     assert LedgerEntry.objects.count() == ledger
     assert UsageRecord.objects.get(request_id=resp["X-Request-Id"]).cost_micro == 0
+
+
+def _no_connection(**kwargs):
+    """What the pool raises after a whole DB_POOL_TIMEOUT without a connection."""
+    try:
+        raise PoolTimeout("couldn't get a connection after 10.00 sec")
+    except PoolTimeout as exc:
+        raise OperationalError(*exc.args) from exc
+
+
+@pytest.fixture
+def outage_ends():
+    yield
+    _Outage.down = False
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_a_call_whose_hold_found_no_connection_answers_without_waiting_for_another(
+    simulator, demo, monkeypatch, outage_ends, path
+):
+    """Its refusal record would have waited a second pool timeout: it is not even tried."""
+    key = demo["demo_key"]
+    assert post(key, path).status_code == 200  # warm caches: the hold is the call's first unit
+    refusals = []
+    real_refused = services.relay_refused
+    monkeypatch.setattr(services, "relay_refused", lambda **kw: refusals.append(real_refused(**kw)))
+    monkeypatch.setattr(services, "wallet_hold", _no_connection)
+    resp = post(key, path)
+    assert resp.status_code == 503
+    body = resp.json()
+    if path == "/v1/messages":
+        assert body["type"] == "error" and body["error"]["type"] == "overloaded_error"
+    else:
+        assert body["error"]["code"] == "upstream_unavailable"
+    assert "nothing was charged" in body["error"]["message"]
+    assert refusals == []
+    assert not UsageRecord.objects.filter(request_id=resp["X-Request-Id"]).exists()
+    assert _call.get() is None  # the call ended, and with it what it knew of the database
+
+    # The next call is a call of its own: its hold tries the database, and is served.
+    monkeypatch.undo()
+    resp = post(key, path)
+    assert resp.status_code == 200, resp.content
+    assert UsageRecord.objects.get(request_id=resp["X-Request-Id"]).cost_micro > 0
+    assert not _Outage.down
 
 
 @pytest.mark.django_db

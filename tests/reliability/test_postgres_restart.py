@@ -3,8 +3,8 @@
 The relay runs as a real uvicorn process against its own private PostgreSQL server (never the
 shared one) while 16 clients call it without pause through the four client formats. The server
 is stopped (clients disconnected, open transactions rolled back) and started again:
-- every answer is a 200 or a 503 in the client's own error format, and no call outlives its
-  client timeout (the pool's timeout bounds the wait for a connection);
+- every answer is a 200 or a 503 in the client's own error format, and a 503 takes at most one
+  pool timeout (however many database steps the call has, however many calls wait);
 - the relay serves again within seconds once the database is back, even after a 40 s outage (the
   pool keeps retrying, not with a back-off as long as the outage), and connections broken by the
   restart are never handed out again: after a second restart while the relay sits idle, the very
@@ -184,9 +184,10 @@ def test_postgres_restart_under_load_fails_cleanly_recovers_and_loses_nothing(pr
     assert bad_bodies == [], bad_bodies[:3]
     outage_503 = causes["http_503"]
     slowest_503 = max((a.ended - a.started for a in answers if a.status == 503), default=0.0)
-    # At most one pool timeout per database step of the call (token lookup on a cache miss, snapshot
-    # rebuild, hold, refusal record), padded: not one per call queued ahead of it (30 s here before).
-    assert slowest_503 < 5 * POOL_TIMEOUT_S, f"a 503 took {slowest_503:.1f} s"
+    # At most one pool timeout per call, padded for a loaded machine: not one per call queued ahead
+    # of it (30 s here once), nor one per database step of the call (token lookup on a cache miss,
+    # snapshot rebuild, hold, refusal record: 10-15 s here once).
+    assert slowest_503 < 2 * POOL_TIMEOUT_S, f"a 503 took {slowest_503:.1f} s"
     # Once recovered it stays recovered: no failure starts after the first success plus the pool timeout.
     late = [a for a in answers if a.status != 200 and a.started > first_ok + POOL_TIMEOUT_S]
     assert late == [], late[:3]
