@@ -8,5 +8,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apiyi_admin.settings")
 django_application = get_asgi_application()
 
 from apiyi_admin.lean_asgi import LeanASGIHandler  # noqa: E402 (needs the app registry ready)
+from relay.upstream import close_sessions  # noqa: E402
 
-application = LeanASGIHandler(django_application)
+application = LeanASGIHandler(django_application, on_shutdown=[close_sessions])

@@ -57,14 +57,18 @@ class LeanASGIHandler:
     send_response = ASGIHandler.send_response
     chunk_bytes = ASGIHandler.chunk_bytes
 
-    def __init__(self, fallback):
+    def __init__(self, fallback, *, on_shutdown=()):
         self.fallback = fallback
+        self.on_shutdown = tuple(on_shutdown)
         self.security = SecurityMiddleware(_unused_get_response)
         self.xframe = XFrameOptionsMiddleware(_unused_get_response)
         self.csp = _csp_headers()
         self.permissions_policy = getattr(settings, "PERMISSIONS_POLICY", "")
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         match = self._match(scope) if scope["type"] == "http" else None
         if match is None:
             await self.fallback(scope, receive, send)
@@ -86,6 +90,22 @@ class LeanASGIHandler:
                     task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await respond
+
+    async def _lifespan(self, receive, send) -> None:
+        """ASGI lifespan (Django's handler has none): at shutdown, run `on_shutdown` so pooled
+        upstream sessions close cleanly instead of being torn down with the loop."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for hook in self.on_shutdown:
+                    try:
+                        await hook()
+                    except Exception:
+                        logger.exception("shutdown hook %s failed", getattr(hook, "__name__", hook))
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     @staticmethod
     def _match(scope):

@@ -75,6 +75,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 async def close_sessions() -> None:
-    for s in list(_sessions.values()):
-        await s.close()
-    _sessions.clear()
+    """Close the running event loop's sessions (server shutdown, end of a test's loop)."""
+    loop = asyncio.get_running_loop()
+    for key in [key for key in _sessions if key[0] is loop]:
+        await _sessions.pop(key).close()

@@ -99,3 +99,29 @@ def test_concurrent_calls_give_every_database_connection_back(live):
     while checked_out() > before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert checked_out() == before
+
+
+def test_lifespan_shutdown_closes_the_pooled_upstream_sessions():
+    """Without a lifespan, uvicorn tears the loop down with the sessions open ("Unclosed client
+    session" at every shutdown)."""
+    import asyncio
+
+    from apiyi_admin.asgi import application
+    from relay import upstream
+
+    async def run():
+        opened = upstream.session(allow_private=True)
+        inbox = asyncio.Queue()
+        sent = []
+
+        async def send(message):
+            sent.append(message["type"])
+
+        for kind in ("lifespan.startup", "lifespan.shutdown"):
+            inbox.put_nowait({"type": kind})
+        await application({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, send)
+        return opened, sent
+
+    opened, sent = asyncio.run(run())
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert opened.closed
