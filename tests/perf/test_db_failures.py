@@ -36,6 +36,16 @@ def _down(**kwargs):
     raise OperationalError("couldn't get a connection after 10.00 sec")
 
 
+def assert_unavailable_in_clients_format(resp, path: str) -> None:
+    assert resp.status_code == 503
+    body = resp.json()
+    if path == "/v1/messages":
+        assert body["type"] == "error" and body["error"]["type"] == "overloaded_error"
+    else:
+        assert body["error"]["code"] == "upstream_unavailable"
+    assert "nothing was charged" in body["error"]["message"]
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
 def test_database_failure_in_hold_is_a_503_in_the_clients_format_and_charges_nothing(
@@ -47,13 +57,7 @@ def test_database_failure_in_hold_is_a_503_in_the_clients_format_and_charges_not
     ledger = LedgerEntry.objects.count()
     monkeypatch.setattr(services, "wallet_hold", _down)
     resp = post(key, path)
-    assert resp.status_code == 503
-    body = resp.json()
-    if path == "/v1/messages":
-        assert body["type"] == "error" and body["error"]["type"] == "overloaded_error"
-    else:
-        assert body["error"]["code"] == "upstream_unavailable"
-    assert "nothing was charged" in body["error"]["message"]
+    assert_unavailable_in_clients_format(resp, path)
     assert list(Wallet.objects.values_list("balance_micro", "held_micro").order_by("pk")) == before
     assert LedgerEntry.objects.count() == ledger
     assert UsageRecord.objects.get(request_id=resp["X-Request-Id"]).cost_micro == 0
@@ -86,13 +90,7 @@ def test_a_call_whose_hold_found_no_connection_answers_without_waiting_for_anoth
     monkeypatch.setattr(services, "relay_refused", lambda **kw: refusals.append(real_refused(**kw)))
     monkeypatch.setattr(services, "wallet_hold", _no_connection)
     resp = post(key, path)
-    assert resp.status_code == 503
-    body = resp.json()
-    if path == "/v1/messages":
-        assert body["type"] == "error" and body["error"]["type"] == "overloaded_error"
-    else:
-        assert body["error"]["code"] == "upstream_unavailable"
-    assert "nothing was charged" in body["error"]["message"]
+    assert_unavailable_in_clients_format(resp, path)
     assert refusals == []
     assert not UsageRecord.objects.filter(request_id=resp["X-Request-Id"]).exists()
     assert _call.get() is None  # the call ended, and with it what it knew of the database
