@@ -29,6 +29,7 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 check: install
 	$(PY) manage.py makemigrations --check --dry-run

@@ -197,4 +197,3 @@ def user_operator_update(*, actor: User, user: User, ip: str | None = None, **fi
         ip=ip,
     )
     return user
-

@@ -165,8 +165,13 @@ def usage_failure_advice(*, record) -> list[dict]:
     out = []
     if record.status != "error" and status < 400:
         if record.fallback_used:
-            out.append(_advice("ok", f"This call succeeded through the fallback group {record.group_name}: "
-                                      "the groups before it in the trace could not serve it."))
+            out.append(
+                _advice(
+                    "ok",
+                    f"This call succeeded through the fallback group {record.group_name}: "
+                    "the groups before it in the trace could not serve it.",
+                )
+            )
         else:
             out.append(_advice("ok", f"This call succeeded in the {record.group_name or 'select'} group."))
         return out
@@ -177,49 +182,103 @@ def usage_failure_advice(*, record) -> list[dict]:
         if missing:
             first = missing[0].name
             others = ", ".join(g.name for g in missing)
-            out.append(_advice(
-                "bad",
-                f"Model {record.model_name} is not in {names}; offered by {others} — add {first} as a "
-                f"fallback group on the token, or choose {first} as its select group.",
-            ))
+            out.append(
+                _advice(
+                    "bad",
+                    f"Model {record.model_name} is not in {names}; offered by {others} — add {first} as a "
+                    f"fallback group on the token, or choose {first} as its select group.",
+                )
+            )
         elif not Model.objects.filter(name=record.model_name).exists():
-            out.append(_advice("bad", f"There is no model called {record.model_name!r}. Check the spelling "
-                                      "on the Prices & groups page."))
+            out.append(
+                _advice(
+                    "bad",
+                    f"There is no model called {record.model_name!r}. Check the spelling "
+                    "on the Prices & groups page.",
+                )
+            )
         else:
-            out.append(_advice("bad", f"No group your user group ({user_group or 'none'}) may use offers "
-                                      f"{record.model_name} right now."))
+            out.append(
+                _advice(
+                    "bad",
+                    f"No group your user group ({user_group or 'none'}) may use offers "
+                    f"{record.model_name} right now.",
+                )
+            )
     elif "rate_limit" in code:
-        out.append(_advice("warn", "This token or account has a requests-per-minute limit "
-                                   "set by an operator; "
-                                   "slow down, or ask for a higher limit."))
+        out.append(
+            _advice(
+                "warn",
+                "This token or account has a requests-per-minute limit "
+                "set by an operator; "
+                "slow down, or ask for a higher limit.",
+            )
+        )
     elif status == 429 or "saturated" in code or "saturated" in message:
-        out.append(_advice("warn", "“Current group's upstream is saturated” is not a limit on your account: "
-                                   "the upstream channel for this model in this group is busy."))
-        out.append(_advice("info", "Loosen client timeouts (60–120 s) and retry with exponential backoff "
-                                   "instead of immediate concurrent retries."))
+        out.append(
+            _advice(
+                "warn",
+                "“Current group's upstream is saturated” is not a limit on your account: "
+                "the upstream channel for this model in this group is busy.",
+            )
+        )
+        out.append(
+            _advice(
+                "info",
+                "Loosen client timeouts (60–120 s) and retry with exponential backoff "
+                "instead of immediate concurrent retries.",
+            )
+        )
         alternatives = [
-            g for g in groups_offering(model_name=record.model_name,
-                                       among=fallback_token_groups(user_group=user_group))
+            g
+            for g in groups_offering(
+                model_name=record.model_name, among=fallback_token_groups(user_group=user_group)
+            )
             if g not in token_groups
         ]
         if alternatives:
-            out.append(_advice("info", f"Attach 1–2 fallback groups that offer {record.model_name}: "
-                                       f"{', '.join(g.name for g in alternatives[:2])}."))
-        out.append(_advice("info", "Preview models (names like *-preview-*) have fluctuating capacity; for "
-                                   "steady high concurrency evaluate a more stable sibling model."))
+            out.append(
+                _advice(
+                    "info",
+                    f"Attach 1–2 fallback groups that offer {record.model_name}: "
+                    f"{', '.join(g.name for g in alternatives[:2])}.",
+                )
+            )
+        out.append(
+            _advice(
+                "info",
+                "Preview models (names like *-preview-*) have fluctuating capacity; for "
+                "steady high concurrency evaluate a more stable sibling model.",
+            )
+        )
     elif status == 403 or "permission" in code:
         model = Model.objects.filter(name=record.model_name).first()
         tiers = user_group.model_tiers if user_group else []
         if model is not None and model.tier not in tiers:
             allowed = ", ".join(tiers) or "no"
-            out.append(_advice("bad", f"{model.name} is a {model.tier} model; your user group "
-                                      f"({user_group or 'none'}) may call {allowed} models."))
+            out.append(
+                _advice(
+                    "bad",
+                    f"{model.name} is a {model.tier} model; your user group "
+                    f"({user_group or 'none'}) may call {allowed} models.",
+                )
+            )
         elif token is not None and token.model_allowlist and record.model_name not in token.model_allowlist:
-            out.append(_advice("bad", f"{record.model_name} is not in the token's model allowlist — add it, "
-                                      "or empty the allowlist to allow every model."))
+            out.append(
+                _advice(
+                    "bad",
+                    f"{record.model_name} is not in the token's model allowlist — add it, "
+                    "or empty the allowlist to allow every model.",
+                )
+            )
         elif token is not None and model is not None:
-            out.append(_advice("bad", f"The token's billing mode ({token.get_billing_mode_display()}) has no "
-                                      f"price for {model.name}; switch it to “usage first” or “call first”."))
+            out.append(
+                _advice(
+                    "bad",
+                    f"The token's billing mode ({token.get_billing_mode_display()}) has no "
+                    f"price for {model.name}; switch it to “usage first” or “call first”.",
+                )
+            )
         else:
             out.append(_advice("bad", "This call was not permitted for this token."))
     elif status == 402 or "quota" in code:
@@ -230,18 +289,31 @@ def usage_failure_advice(*, record) -> list[dict]:
     elif status == 401:
         out.append(_advice("bad", "The key was missing, wrong, disabled or expired — check the token."))
     elif status in (400, 413):
-        out.append(_advice("bad", "The request itself was malformed or too large; the message below says "
-                                  "which field."))
+        out.append(
+            _advice(
+                "bad", "The request itself was malformed or too large; the message below says which field."
+            )
+        )
     elif status >= 500:
         others = [
-            g.name for g in groups_offering(model_name=record.model_name,
-                                            among=fallback_token_groups(user_group=user_group))
+            g.name
+            for g in groups_offering(
+                model_name=record.model_name, among=fallback_token_groups(user_group=user_group)
+            )
             if g not in token_groups
         ]
-        extra = (f" Adding {others[0]} as a fallback group would add more channels for {record.model_name}."
-                 if others else "")
-        out.append(_advice("warn", "Every upstream channel tried for this call failed; you were not charged. "
-                                   f"Retry with backoff.{extra}"))
+        extra = (
+            f" Adding {others[0]} as a fallback group would add more channels for {record.model_name}."
+            if others
+            else ""
+        )
+        out.append(
+            _advice(
+                "warn",
+                "Every upstream channel tried for this call failed; you were not charged. "
+                f"Retry with backoff.{extra}",
+            )
+        )
     if record.error_message:
         out.append(_advice("info", f"Gateway message: {record.error_message}"))
     return out

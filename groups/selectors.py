@@ -127,5 +127,3 @@ def recommend_group(*, model, user_group: UserGroup | None) -> dict:
         "fallbacks": [g for g in fallbacks if g != best],
         "tier_ok": tier_ok,
     }
-
-

@@ -21,6 +21,7 @@ def one_window():
     if left < 20:
         time.sleep(left + 0.05)
 
+
 HELLO = [{"role": "user", "content": "hello"}]
 
 
