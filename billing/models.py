@@ -175,6 +175,9 @@ class UsageRecord(models.Model):
     http_status = models.PositiveSmallIntegerField(default=0)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
+    refusal_reason = models.CharField(
+        max_length=32, blank=True, help_text="groups.policy.Reason code; empty on older rows."
+    )
     billing_basis = models.CharField(max_length=16, blank=True)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import orjson
 
 from billing.pricing import Usage
+from groups.policy import callable_models
 
 from .accounting import charge_for, estimated_usage, hold_estimate
 from .chat import detached, read_json, require_model, upstream_client_error
 from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
 from .flow import Call
-from .planner import callable_models, plan_route
+from .planner import plan_route
 from .upstream import headers_for
 
 MODEL_CREATED = 1_700_000_000

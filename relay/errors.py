@@ -35,12 +35,14 @@ class RelayError(Exception):
         retry_after: int | None = None,
         status: int | None = None,
         param: str | None = None,
+        reason: str = "",
     ):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.retry_after = retry_after
         self.param = param
+        self.reason = reason  # the routing policy's reason code (groups.policy.Reason), if any
         self.status = status or KINDS[kind][0]
 
     @property

@@ -19,6 +19,7 @@ from django.db import DatabaseError
 from apiyi_admin.db import db_async, db_async_detached
 from billing.pricing import Charge, Usage
 from billing.services import InsufficientBalance, QuotaExceeded
+from groups.policy import Reason
 from groups.routing import ChannelInfo, RoutingSnapshot
 from groups.saturation import cooldown_start, inflight_acquire, inflight_release
 
@@ -100,6 +101,7 @@ class Call:
             "http_status": error.status,
             "error_code": error.code,
             "error_message": error.message[:500],
+            "refusal_reason": error.reason,
         }
         touch = self.token.id if should_touch_last_used(self.token.id) else None
         try:
@@ -160,6 +162,7 @@ class Call:
         estimated: bool = False,
         error_code: str = "",
         error_message: str = "",
+        refusal_reason: str = "",
     ) -> None:
         """Charge (or release) the hold and write the usage record. Safe to call twice."""
         if self.settled:
@@ -171,6 +174,7 @@ class Call:
             "http_status": http_status,
             "error_code": error_code[:64],
             "error_message": error_message[:500],
+            "refusal_reason": refusal_reason,
             "usage_estimated": estimated,
         }
         if served is not None:
@@ -210,6 +214,7 @@ class Call:
                     http_status=error.status,
                     error_code=error.code,
                     error_message=error.message,
+                    refusal_reason=error.reason,
                 )
             except DatabaseError:
                 logger.exception("could not release the hold of call %s; the sweeper will", self.request_id)
@@ -277,10 +282,16 @@ class Call:
                 self.attempt(step, channel, "ok", served.response.status, started)
                 return served
         if saturated_only:
-            raise RelayError("saturated", SATURATED_MESSAGE, retry_after=int(retry_after or 1) + 1)
+            raise RelayError(
+                "saturated", SATURATED_MESSAGE, retry_after=int(retry_after or 1) + 1, reason=Reason.SATURATED
+            )
         last = self.trace[-1]["outcome"] if self.trace else ""
         if all(a["outcome"] in ("unhealthy", "saturated") for a in self.trace):
-            raise RelayError("unavailable", "Every upstream channel for this model is unavailable right now.")
+            raise RelayError(
+                "unavailable",
+                "Every upstream channel for this model is unavailable right now.",
+                reason=Reason.NO_CHANNEL,
+            )
         raise RelayError(
             "upstream",
             f"The upstream failed ({last}) on every channel that could serve this model; "

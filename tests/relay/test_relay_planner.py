@@ -6,11 +6,12 @@ from decimal import Decimal
 import pytest
 
 from groups.models import Channel, GroupAccess, TokenGroup
+from groups.policy import callable_models
 from groups.routing import get_snapshot
 from groups.saturation import cooldown_start, inflight_acquire, verdict_set
 from relay.auth import load_token
 from relay.errors import RelayError
-from relay.planner import callable_models, plan_route
+from relay.planner import plan_route
 from relay.router import order_channels
 from tokens.services import token_create
 
