@@ -46,6 +46,7 @@ GATEWAY_FIELDS = (
     "include",
     "stream_options",
     "truncation",
+    "client_metadata",
 )
 INCLUDE_ALLOWED = {"reasoning.encrypted_content", "message.output_text.logprobs"}
 
@@ -170,25 +171,63 @@ def _reasoning_effort(reasoning) -> str | None:
     return effort
 
 
+NAMESPACE_SEPARATOR = "__"
+
+
 def _tools(tools) -> list[dict]:
     if not isinstance(tools, list):
         raise _field_error("tools", "must be an array")
     out = []
     for i, tool in enumerate(tools):
-        if not isinstance(tool, dict):
-            raise _field_error(f"tools[{i}]", "must be an object")
-        if tool.get("type") != "function":
-            raise _field_error(
-                f"tools[{i}].type", f"'{tool.get('type')}' cannot be carried: only function tools can"
-            )
-        if not isinstance(tool.get("name"), str) or not tool["name"]:
-            raise _field_error(f"tools[{i}].name", "is required")
-        function = {"name": tool["name"]}
-        for key in ("description", "parameters", "strict"):
-            if tool.get(key) is not None:
-                function[key] = tool[key]
-        out.append({"type": "function", "function": function})
+        if isinstance(tool, dict) and tool.get("type") == "namespace":
+            if not isinstance(tool.get("name"), str) or not isinstance(tool.get("tools"), list):
+                raise _field_error(f"tools[{i}]", "a namespace needs a name and tools")
+            for j, inner in enumerate(tool["tools"]):
+                out.append(_function_tool(inner, f"tools[{i}].tools[{j}]", namespace=tool["name"]))
+        else:
+            out.append(_function_tool(tool, f"tools[{i}]"))
     return out
+
+
+def _function_tool(tool, where: str, namespace: str | None = None) -> dict:
+    if not isinstance(tool, dict):
+        raise _field_error(where, "must be an object")
+    if tool.get("type") != "function":
+        hint = (
+            ' (Codex CLI: set web_search = "disabled" in config.toml)'
+            if tool.get("type") == "web_search"
+            else ""
+        )
+        raise _field_error(
+            f"{where}.type", f"'{tool.get('type')}' cannot be carried: only function tools can{hint}"
+        )
+    if not isinstance(tool.get("name"), str) or not tool["name"]:
+        raise _field_error(f"{where}.name", "is required")
+    function = {"name": chat_tool_name(tool["name"], namespace)}
+    for key in ("description", "parameters", "strict"):
+        if tool.get(key) is not None:
+            function[key] = tool[key]
+    return {"type": "function", "function": function}
+
+
+def chat_tool_name(name: str, namespace: str | None) -> str:
+    """A namespaced Responses tool as one chat function name (`namespace__name`)."""
+    return f"{namespace}{NAMESPACE_SEPARATOR}{name}" if namespace else name
+
+
+def namespaces_of(request: dict) -> set[str]:
+    tools = request.get("tools") if isinstance(request.get("tools"), list) else []
+    return {
+        t["name"] for t in tools if isinstance(t, dict) and t.get("type") == "namespace" and t.get("name")
+    }
+
+
+def split_tool_name(name: str, namespaces: set[str]) -> dict:
+    """The `name` (and `namespace`) fields of a function_call item for a chat function name."""
+    head, sep, tail = name.partition(NAMESPACE_SEPARATOR)
+    if sep and head in namespaces:
+        return {"name": tail, "namespace": head}
+    return {"name": name}
 
 
 def _tool_choice(choice):
@@ -358,14 +397,14 @@ def _reasoning_item(item_id: str, text: str) -> dict:
     return {"type": "reasoning", "id": item_id, "summary": [{"type": "summary_text", "text": text}]}
 
 
-def _call_item(item_id: str, call_id: str, name: str, arguments: str) -> dict:
+def _call_item(item_id: str, call_id: str, name: dict, arguments: str, status: str = "completed") -> dict:
     return {
         "type": "function_call",
         "id": item_id,
         "call_id": call_id,
-        "name": name,
+        **name,
         "arguments": arguments,
-        "status": "completed",
+        "status": status,
     }
 
 
@@ -378,6 +417,7 @@ def chat_to_responses(chat: dict, request: dict, *, response_id: str, model: str
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     response = response_shell(request, response_id=response_id, model=model, created_at=int(time.time()))
     output = response["output"]
+    namespaces = namespaces_of(request)
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         output.append(_reasoning_item(new_id("rs_"), reasoning))
@@ -395,7 +435,7 @@ def chat_to_responses(chat: dict, request: dict, *, response_id: str, model: str
                 _call_item(
                     new_id("fc_"),
                     str(call.get("id") or new_id("call_")),
-                    str(function.get("name") or ""),
+                    split_tool_name(str(function.get("name") or ""), namespaces),
                     str(function.get("arguments") or ""),
                 )
             )
@@ -426,6 +466,7 @@ class ChatToResponsesStream(StreamConverter):
         self.response = response_shell(
             request, response_id=response_id, model=model, created_at=int(time.time())
         )
+        self._namespaces = namespaces_of(request)
         self._seq = 0
         self._started = False
         self._open: dict | None = None  # the output item being streamed: {"kind", "index", ...}
@@ -559,14 +600,13 @@ class ChatToResponsesStream(StreamConverter):
         state = self._calls.get(index)
         if state is None:
             out += self._close_open()
-            item = {
-                "type": "function_call",
-                "id": new_id("fc_"),
-                "call_id": str(call.get("id") or new_id("call_")),
-                "name": str(function.get("name") or ""),
-                "arguments": "",
-                "status": "in_progress",
-            }
+            item = _call_item(
+                new_id("fc_"),
+                str(call.get("id") or new_id("call_")),
+                split_tool_name(str(function.get("name") or ""), self._namespaces),
+                "",
+                "in_progress",
+            )
             added, output_index = self._add_item(item)
             out += added
             state = self._calls[index] = {"output_index": output_index, "arguments": []}
