@@ -7,7 +7,7 @@ PORT ?= 8000
 SIM_PORT ?= 8100
 export PORT SIM_PORT
 
-.PHONY: install demo test lint check pytest lock bench soak clean
+.PHONY: install clients demo test lint check pytest lock bench soak clean
 
 install: $(VENV)/.installed
 
@@ -37,7 +37,14 @@ check: install
 		ALLOWED_HOSTS=gateway.example.com $(PY) manage.py check --deploy --fail-level WARNING
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
-pytest: install
+# Real CLI clients the live-relay tests drive (tests/clients/package-lock.json pins them).
+clients: tests/clients/node_modules/.installed
+
+tests/clients/node_modules/.installed: tests/clients/package-lock.json
+	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+pytest: install clients
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint check pytest
@@ -61,4 +68,4 @@ soak: install
 	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) soak/run.py
 
 clean:
-	rm -rf $(VENV) var staticfiles
+	rm -rf $(VENV) var staticfiles tests/clients/node_modules

@@ -297,6 +297,8 @@ RELAY_MAX_TOKENS_LIMIT = envint("RELAY_MAX_TOKENS_LIMIT", 1_000_000)
 RELAY_MAX_VIDEO_SECONDS = envint("RELAY_MAX_VIDEO_SECONDS", 120)
 # Longest a relay call may hold money, streams included; the hold sweeper waits longer.
 RELAY_MAX_CALL_SECONDS = envint("RELAY_MAX_CALL_SECONDS", 1800)
+# How long /v1/responses answers stay readable (GET /v1/responses/{id}, previous_response_id).
+RELAY_RESPONSES_TTL_S = envint("RELAY_RESPONSES_TTL_S", 24 * 3600)
 # A hold with no release after this long was abandoned (a crashed process): the sweeper
 # releases it. Video jobs settle later, from the worker, so they get their own, longer limit.
 BILLING_HOLD_STALE_AFTER_S = envint("BILLING_HOLD_STALE_AFTER_S", 2 * RELAY_MAX_CALL_SECONDS)

@@ -50,7 +50,9 @@ class RelayError(Exception):
         return KINDS[self.kind][2]
 
     def body(self, api_format: str, request_id: str = "") -> dict:
-        return error_body(api_format, self.kind, self.message, request_id=request_id, param=self.param)
+        return error_body(
+            api_format, self.kind, self.message, request_id=request_id, param=self.param, status=self.status
+        )
 
     def response(self, api_format: str, request_id: str) -> HttpResponse:
         resp = json_response(self.body(api_format, request_id), status=self.status)
@@ -60,9 +62,19 @@ class RelayError(Exception):
 
 
 def error_body(
-    api_format: str, kind: str, message: str, *, request_id: str = "", param: str | None = None
+    api_format: str,
+    kind: str,
+    message: str,
+    *,
+    request_id: str = "",
+    param: str | None = None,
+    status: int | None = None,
 ) -> dict:
-    _, openai_type, openai_code, anthropic_type = KINDS[kind]
+    kind_status, openai_type, openai_code, anthropic_type = KINDS[kind]
+    if api_format == "gemini":
+        from .convert.gemini import gemini_error
+
+        return gemini_error(status or kind_status, message)
     if api_format == "anthropic":
         body = {"type": "error", "error": {"type": anthropic_type, "message": message}}
         if request_id:
