@@ -17,6 +17,15 @@ DEFAULT_MAX_TOKENS = 4096
 
 _DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+)(?:;[^,]*)?;base64,(?P<data>.*)$", re.DOTALL)
 _REASONING_BUDGETS = ((4096, "low"), (16384, "medium"))
+REASONING_BUDGETS = {"minimal": 1024, "low": 4096, "medium": 16384, "high": 32768, "xhigh": 65536}
+"""Anthropic thinking budget_tokens for each OpenAI reasoning_effort (read back by _REASONING_BUDGETS)."""
+ANTHROPIC_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
+"""Anthropic output_config.effort → OpenAI reasoning_effort (OpenAI-compatible servers stop at 'high')."""
+MIN_THINKING_BUDGET = 1024
+JSON_OBJECT_TOOL = "json_object_response"
+"""The forced tool that carries OpenAI's json_object mode to Anthropic (its input is the JSON answer)."""
+_UNCARRIED = ("logprobs", "top_logprobs", "logit_bias", "audio", "prediction", "web_search_options")
+"""OpenAI fields that change the answer and have no Anthropic equivalent: refused, never dropped."""
 
 
 def _require_dict(body, what: str = "request body") -> dict:
@@ -96,6 +105,15 @@ def openai_chat_to_anthropic(body: dict) -> dict:
     messages = _messages(body)
     if body.get("n") not in (None, 1):
         raise ConversionError("'n' greater than 1 is not supported by Anthropic models")
+    for key in _UNCARRIED:
+        if body.get(key) not in (None, False):
+            raise ConversionError(f"'{key}' is not supported by Anthropic models")
+    for key in ("frequency_penalty", "presence_penalty"):
+        if _number(body, key) not in (None, 0):
+            raise ConversionError(f"'{key}' is not supported by Anthropic models")
+    modalities = body.get("modalities")
+    if modalities is not None and modalities != ["text"]:
+        raise ConversionError("'modalities' other than ['text'] is not supported by Anthropic models")
     system: list[dict] = []
     turns: list[dict] = []
     for i, message in enumerate(messages):
@@ -117,14 +135,25 @@ def openai_chat_to_anthropic(body: dict) -> dict:
         raise ConversionError("'messages' must contain at least one user or assistant message")
 
     out: dict = {"model": body.get("model"), "messages": turns}
-    out["max_tokens"] = _max_tokens(body, "max_completion_tokens", "max_tokens") or DEFAULT_MAX_TOKENS
+    max_tokens = _max_tokens(body, "max_completion_tokens", "max_tokens")
+    out["max_tokens"] = max_tokens or DEFAULT_MAX_TOKENS
     if system:
         out["system"] = system
+    thinking = _openai_thinking(body, max_tokens)
+    if thinking is not None:
+        out["thinking"] = thinking
+        if thinking["type"] == "enabled" and max_tokens is None:
+            out["max_tokens"] = thinking["budget_tokens"] + DEFAULT_MAX_TOKENS  # room left for the answer
+    thinks = thinking is not None and thinking["type"] != "disabled"
     temperature = _number(body, "temperature")
     if temperature is not None:
+        if thinks and temperature != 1:
+            raise ConversionError("'temperature' must be 1 (or unset) with reasoning on Anthropic models")
         out["temperature"] = min(max(temperature, 0), 1)  # Anthropic's range is 0–1, OpenAI's 0–2
     top_p = _number(body, "top_p")
     if top_p is not None:
+        if thinks and top_p < 0.95:
+            raise ConversionError("'top_p' must be at least 0.95 with reasoning on Anthropic models")
         out["top_p"] = top_p
     stop = _stop_list(body.get("stop"), "stop")
     if stop:
@@ -140,10 +169,77 @@ def openai_chat_to_anthropic(body: dict) -> dict:
         choice["disable_parallel_tool_use"] = True
     if choice and tools:
         out["tool_choice"] = choice
+    _apply_response_format(out, body.get("response_format"), thinks=thinks)
     user = body.get("user")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
     return out
+
+
+def _openai_thinking(body: dict, max_tokens: int | None) -> dict | None:
+    """Anthropic `thinking` from `extra_body.thinking` (taken as is) or from `reasoning_effort`."""
+    thinking = body.get("thinking")
+    if thinking is not None:
+        thinking = _require_dict(thinking, "thinking")
+        kind = thinking.get("type")
+        budget = thinking.get("budget_tokens")
+        if kind == "enabled":
+            if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
+                raise ConversionError(f"'thinking.budget_tokens' must be an integer >= {MIN_THINKING_BUDGET}")
+            if max_tokens is not None and budget >= max_tokens:
+                raise ConversionError("'thinking.budget_tokens' must be less than 'max_tokens'")
+            return {"type": "enabled", "budget_tokens": budget}
+        if kind in ("adaptive", "disabled"):
+            return {"type": kind}
+        raise ConversionError("'thinking.type' must be 'enabled', 'adaptive' or 'disabled'")
+    effort = body.get("reasoning_effort")
+    if effort is None or effort == "none":
+        return None
+    if effort not in REASONING_BUDGETS:
+        names = ", ".join(["none", *REASONING_BUDGETS])
+        raise ConversionError(f"'reasoning_effort' must be one of {names}")
+    budget = REASONING_BUDGETS[effort]
+    if max_tokens is not None:
+        if max_tokens <= MIN_THINKING_BUDGET:
+            raise ConversionError(
+                f"'max_completion_tokens' must exceed {MIN_THINKING_BUDGET} for 'reasoning_effort' "
+                "on Anthropic models (reasoning counts against it)"
+            )
+        budget = min(budget, max_tokens - 1)
+    return {"type": "enabled", "budget_tokens": budget}
+
+
+def _apply_response_format(out: dict, response_format, *, thinks: bool) -> None:
+    """json_schema → Anthropic structured output; json_object → one forced tool whose input is the JSON."""
+    if response_format is None:
+        return
+    response_format = _require_dict(response_format, "response_format")
+    kind = response_format.get("type")
+    if kind == "text":
+        return
+    if kind == "json_schema":
+        spec = _require_dict(response_format.get("json_schema"), "response_format.json_schema")
+        schema = spec.get("schema")
+        if not isinstance(schema, dict):
+            raise ConversionError("'response_format.json_schema.schema' must be a JSON schema object")
+        out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        return
+    if kind != "json_object":
+        raise ConversionError("'response_format.type' must be 'text', 'json_schema' or 'json_object'")
+    clash = "'tools'" if out.get("tools") else "reasoning" if thinks else None
+    if clash:
+        raise ConversionError(
+            f"'response_format' json_object cannot be combined with {clash} on Anthropic models: "
+            "use json_schema"
+        )
+    out["tools"] = [
+        {
+            "name": JSON_OBJECT_TOOL,
+            "description": "Give the answer as one JSON object.",
+            "input_schema": {"type": "object"},
+        }
+    ]
+    out["tool_choice"] = {"type": "tool", "name": JSON_OBJECT_TOOL}
 
 
 def _append_turn(turns: list[dict], role: str, blocks: list[dict]) -> None:
@@ -357,14 +453,21 @@ def anthropic_messages_to_openai_chat(body: dict) -> dict:
             content = [{"type": "text", "text": content}]
         elif not isinstance(content, list):
             raise ConversionError(f"messages[{i}].content must be a string or an array of content blocks")
-        if role == "user":
+        if role == "system":
+            # Claude Code sends its reminders this way to non-Claude models: OpenAI takes them in place
+            text = _anthropic_system_text(content, f"messages[{i}].content")
+            if text:
+                out_messages.append({"role": "system", "content": text})
+        elif role == "user":
             out_messages.extend(_anthropic_user_messages(content, i))
         elif role == "assistant":
             converted = _anthropic_assistant_message(content, i)
             if converted:
                 out_messages.append(converted)
         else:
-            raise ConversionError(f"messages[{i}]: unknown role {role!r} (expected 'user' or 'assistant')")
+            raise ConversionError(
+                f"messages[{i}]: unknown role {role!r} (expected 'user', 'assistant' or 'system')"
+            )
     if not out_messages:
         raise ConversionError("'messages' must contain at least one message")
 
@@ -390,13 +493,49 @@ def anthropic_messages_to_openai_chat(body: dict) -> dict:
             out["tool_choice"] = _anthropic_tool_choice(choice)
             if isinstance(choice, dict) and choice.get("disable_parallel_tool_use") is True:
                 out["parallel_tool_calls"] = False
-    effort = _reasoning_effort(body.get("thinking"))
+    output_config = _anthropic_output_config(body)
+    effort = output_config.get("effort") or _reasoning_effort(body.get("thinking"))
     if effort:
         out["reasoning_effort"] = effort
+    if "format" in output_config:
+        out["response_format"] = output_config["format"]
     return out
 
 
-def _anthropic_system_text(system) -> str:
+def _anthropic_output_config(body: dict) -> dict:
+    """`output_config` (effort, format) and the beta `output_format`, in OpenAI terms."""
+    config = body.get("output_config")
+    if config is None:
+        config = {}
+    config = _require_dict(config, "output_config")
+    for key in config:
+        if key not in ("effort", "format"):
+            raise ConversionError(f"'output_config.{key}' is not supported by OpenAI-compatible models")
+    out: dict = {}
+    effort = config.get("effort")
+    if effort is not None:
+        if effort not in ANTHROPIC_EFFORTS:
+            raise ConversionError(f"'output_config.effort' must be one of {', '.join(ANTHROPIC_EFFORTS)}")
+        out["effort"] = ANTHROPIC_EFFORTS[effort]
+    formats = [(k, v) for k, v in (("output_config.format", config.get("format")),) if v is not None]
+    if body.get("output_format") is not None:
+        formats.append(("output_format", body["output_format"]))
+    if len(formats) > 1:
+        raise ConversionError("give either 'output_config.format' or 'output_format', not both")
+    if formats:
+        out["format"] = _response_format_from_anthropic(*formats[0])
+    return out
+
+
+def _response_format_from_anthropic(where: str, fmt) -> dict:
+    fmt = _require_dict(fmt, where)
+    schema = fmt.get("schema")
+    if fmt.get("type") != "json_schema" or not isinstance(schema, dict):
+        raise ConversionError(f"'{where}' must be {{'type': 'json_schema', 'schema': {{...}}}}")
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
+
+
+def _anthropic_system_text(system, where: str = "system") -> str:
     if system is None:
         return ""
     if isinstance(system, str):
@@ -404,13 +543,13 @@ def _anthropic_system_text(system) -> str:
     if isinstance(system, list):
         texts = []
         for j, block in enumerate(system):
-            block = _require_dict(block, f"system[{j}]")
+            block = _require_dict(block, f"{where}[{j}]")
             if block.get("type") != "text" or not isinstance(block.get("text"), str):
-                raise ConversionError(f"system[{j}] must be a text block")
+                raise ConversionError(f"{where}[{j}] must be a text block")
             if block["text"]:
                 texts.append(block["text"])
         return "\n\n".join(texts)
-    raise ConversionError("'system' must be a string or an array of text blocks")
+    raise ConversionError(f"'{where}' must be a string or an array of text blocks")
 
 
 def _text_of(block: dict, where: str) -> str:

@@ -8,6 +8,7 @@ import uuid
 import orjson
 
 from relay.convert.errors import ConversionError
+from relay.convert.requests import JSON_OBJECT_TOOL
 from relay.convert.usage import usage_from_anthropic, usage_from_openai, usage_to_anthropic, usage_to_openai
 
 ANTHROPIC_TO_OPENAI_FINISH = {
@@ -72,6 +73,9 @@ def anthropic_message_to_openai_chat(resp: dict, *, model: str) -> dict:
             texts.append(block["text"])
         elif kind == "thinking" and isinstance(block.get("thinking"), str):
             reasoning.append(block["thinking"])
+        elif kind == "tool_use" and block.get("name") == JSON_OBJECT_TOOL:
+            answer = block.get("input") if isinstance(block.get("input"), dict) else {}
+            texts.append(orjson.dumps(answer).decode())  # json_object mode: the input is the answer
         elif kind == "tool_use":
             args = block.get("input") if isinstance(block.get("input"), dict) else {}
             tool_calls.append(
@@ -85,6 +89,7 @@ def anthropic_message_to_openai_chat(resp: dict, *, model: str) -> dict:
                 }
             )
     message: dict = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
+    json_answer = any(b.get("name") == JSON_OBJECT_TOOL for b in resp["content"] if isinstance(b, dict))
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
     if tool_calls:
@@ -100,7 +105,7 @@ def anthropic_message_to_openai_chat(resp: dict, *, model: str) -> dict:
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": openai_finish_reason(resp.get("stop_reason")),
+                "finish_reason": "stop" if json_answer else openai_finish_reason(resp.get("stop_reason")),
             }
         ],
     }

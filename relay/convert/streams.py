@@ -26,6 +26,7 @@ import time
 import orjson
 
 from billing.pricing import Usage
+from relay.convert.requests import JSON_OBJECT_TOOL
 from relay.convert.responses import (
     anthropic_error_from,
     anthropic_stop_reason,
@@ -133,6 +134,7 @@ class AnthropicToOpenAIStream(StreamConverter):
         self._raw_usage: dict | None = None
         self._tools: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
         self._blocks: set[int] = set()  # every block index started, tools or not
+        self._json_blocks: set[int] = set()  # the json_object tool's blocks: their input is the answer
         self._finish_reason: str | None = None
 
     def _chunk(self, delta: dict, finish_reason: str | None = None) -> bytes:
@@ -174,6 +176,8 @@ class AnthropicToOpenAIStream(StreamConverter):
             if delta.get("stop_reason") is None or self._finish_reason is not None:
                 return []
             self._finish_reason = openai_finish_reason(delta["stop_reason"])
+            if self._json_blocks and self._finish_reason == "tool_calls":
+                self._finish_reason = "stop"
             self.completed = True
             return [*self._start(), self._chunk({}, self._finish_reason)]
         if kind == "message_stop":
@@ -200,6 +204,13 @@ class AnthropicToOpenAIStream(StreamConverter):
         if block.get("type") == "text" and _str(block.get("text")):
             self.output_chars += len(block["text"])
             out.append(self._chunk({"content": block["text"]}))
+        elif block.get("type") == "tool_use" and block.get("name") == JSON_OBJECT_TOOL:
+            self._json_blocks.add(index)
+            args = block.get("input")
+            if isinstance(args, dict) and args:
+                answer = orjson.dumps(args).decode()
+                self.output_chars += len(answer)
+                out.append(self._chunk({"content": answer}))
         elif block.get("type") == "tool_use":
             self._tools[index] = len(self._tools)
             args = block.get("input")
@@ -232,6 +243,9 @@ class AnthropicToOpenAIStream(StreamConverter):
             index = data.get("index")
             tool = self._tools.get(index) if isinstance(index, int) else None
             partial = _str(delta.get("partial_json"))
+            if isinstance(index, int) and index in self._json_blocks:
+                self.output_chars += len(partial)
+                return [self._chunk({"content": partial})] if partial else []
             if tool is None:
                 # server tool inputs (web search…) have no OpenAI form; unknown blocks are garbage
                 self.saw_garbage = self.saw_garbage or not (isinstance(index, int) and index in self._blocks)

@@ -15,6 +15,7 @@ from .textgen import (
     new_id,
     pieces,
     reply_text,
+    structured_text,
     thinking_text,
     tool_arguments,
 )
@@ -172,6 +173,23 @@ def _positive_int(body: dict, name: str, required: bool) -> int | None:
     return value
 
 
+def _output_schema(body: dict) -> dict | None:
+    """The JSON schema of structured outputs (`output_config.format`, beta `output_format`), if asked."""
+    config = body.get("output_config")
+    if config is not None and not isinstance(config, dict):
+        raise BadRequest("output_config: Input should be a valid dictionary")
+    effort = (config or {}).get("effort")
+    if effort is not None and effort not in ("low", "medium", "high", "xhigh", "max"):
+        raise BadRequest("output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'")
+    fmt = (config or {}).get("format") or body.get("output_format")
+    if fmt is None:
+        return None
+    schema = fmt.get("schema") if isinstance(fmt, dict) else None
+    if not isinstance(schema, dict) or fmt.get("type") != "json_schema":
+        raise BadRequest("output_config.format: Input should be {'type': 'json_schema', 'schema': {...}}")
+    return schema
+
+
 def build(call: Call) -> tuple[list[dict], str, str | None, dict]:
     """Content blocks, stop_reason, stop_sequence and usage for a messages request."""
     body = call.body
@@ -200,6 +218,10 @@ def build(call: Call) -> tuple[list[dict], str, str | None, dict]:
         )
         output += count_tokens(tool.get("name", "") + orjson.dumps(args).decode())
         stop_reason = "tool_use"
+    elif (schema := _output_schema(body)) is not None:
+        text = structured_text(schema, last)
+        blocks.append({"type": "text", "text": text})
+        output += count_tokens(text)
     else:
         stops = body.get("stop_sequences")
         text = reply_text(call.upstream, call.model, last, call.rule.output_tokens)

@@ -21,6 +21,8 @@ from .textgen import (
     new_id,
     pieces,
     reply_text,
+    structured_text,
+    thinking_text,
     tool_arguments,
 )
 
@@ -222,14 +224,33 @@ def _chosen_tool(body: dict) -> dict | None:
     return tools[0].get("function") or {}
 
 
-def _usage(prompt: int, cached: int, completion: int) -> dict:
+def _response_format(body: dict) -> dict | None:
+    """{'schema': ...} for json_schema / json_object modes (None schema = any object), else None."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"schema": None}
+    spec = fmt.get("json_schema") if kind == "json_schema" else None
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise BadRequest(
+            "Invalid 'response_format': expected type 'text', 'json_object' or 'json_schema' with a name.",
+            param="response_format",
+        )
+    return {"schema": spec.get("schema") if isinstance(spec.get("schema"), dict) else None}
+
+
+def _usage(prompt: int, cached: int, completion: int, reasoning: int = 0) -> dict:
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -258,19 +279,28 @@ async def chat_completions(call: Call) -> web.StreamResponse:
     max_tokens = _int_param(body, "max_completion_tokens", "max_tokens")
     stop = body.get("stop")
     stop = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else None
+    fmt = _response_format(body)
+    effort = body.get("reasoning_effort")
+    if effort not in (None, "none", "minimal", "low", "medium", "high", "xhigh"):
+        raise BadRequest(f"Invalid value for 'reasoning_effort': {effort!r}.", param="reasoning_effort")
+    reasoning = thinking_text(last) if effort not in (None, "none") else None
     if tool is not None:
         arguments = orjson.dumps(tool_arguments(tool.get("parameters"), last)).decode()
         call_id = new_id("call_")
         completion = count_tokens(tool.get("name", "") + arguments)
         finish = "tool_calls"
         text = None
+    elif fmt is not None:
+        text = structured_text(fmt.get("schema"), last)
+        completion, finish = count_tokens(text), "stop"
     else:
         text, why = cut(
             reply_text(call.upstream, call.model, last, call.rule.output_tokens), max_tokens, stop
         )
         completion = count_tokens(text)
         finish = "length" if why == "max_tokens" else "stop"
-    usage = _usage(prompt_tokens, cached, completion * n)
+    thought = count_tokens(reasoning) if reasoning else 0
+    usage = _usage(prompt_tokens, cached, (completion + thought) * n, thought * n)
     cid = new_id("chatcmpl-", 29)
     created = int(time.time())
     if body.get("stream"):
@@ -285,6 +315,7 @@ async def chat_completions(call: Call) -> web.StreamResponse:
             usage,
             arguments if tool else "",
             call_id if tool else "",
+            reasoning,
         )
     if call.rule.error == "garbage":
         call.status = "200"
@@ -307,6 +338,8 @@ async def chat_completions(call: Call) -> web.StreamResponse:
         }
     else:
         message = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
+    if reasoning:
+        message = {"role": "assistant", "reasoning_content": reasoning, **message}  # as DeepSeek/Qwen do
     payload = {
         "id": cid,
         "object": "chat.completion",
@@ -333,6 +366,7 @@ async def _stream_chat(
     usage: dict,
     arguments: str,
     call_id: str,
+    reasoning: str | None,
 ) -> web.StreamResponse:
     include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
     base = {
@@ -346,7 +380,8 @@ async def _stream_chat(
     if include_usage:
         base["usage"] = None
     deltas = json_pieces(arguments) if tool is not None else pieces(text)
-    stream = Stream(call, n * (len(deltas) + 2) + 2, STREAM_ERROR)
+    thoughts = pieces(reasoning) if reasoning else []
+    stream = Stream(call, n * (len(deltas) + len(thoughts) + 2) + 2, STREAM_ERROR)
     await stream.start(headers())
 
     def chunk(index: int, delta: dict, finish_reason: str | None = None) -> bytes:
@@ -356,6 +391,10 @@ async def _stream_chat(
         return b"data: " + orjson.dumps(data) + b"\n\n"
 
     for index in range(n):
+        for piece in thoughts:
+            await stream.send(
+                chunk(index, {"role": "assistant", "content": None, "reasoning_content": piece})
+            )
         if tool is not None:
             await stream.send(
                 chunk(

@@ -10,6 +10,8 @@ import hashlib
 import re
 import secrets
 
+import orjson
+
 IMAGE_TOKENS = 85
 FILLER = (
     "The simulated upstream keeps answering with plain sentences so streams have many chunks and "
@@ -68,6 +70,14 @@ def pieces(text: str, words: int = 3) -> list[str]:
 
 def json_pieces(text: str, size: int = 12) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def structured_text(schema: object, prompt: str) -> str:
+    """A JSON answer matching a schema (structured-output modes); a bare object when there is none."""
+    value = tool_arguments(schema, prompt) if isinstance(schema, dict) else {"answer": prompt[-60:]}
+    if isinstance(schema, dict) and schema.get("type") not in (None, "object"):
+        value = _value(schema, " ".join(prompt.split()[-3:]) or "example")
+    return orjson.dumps(value).decode()
 
 
 def tool_arguments(schema: object, prompt: str) -> dict:

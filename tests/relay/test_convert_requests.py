@@ -405,7 +405,7 @@ def test_anthropic_tool_choice_variants():
     [
         ({"model": "m", "max_tokens": 5}, "'messages' is required"),
         ({"model": "m", "messages": {"role": "user"}}, "'messages' is required"),
-        ({"model": "m", "messages": [{"role": "system", "content": "x"}]}, "unknown role 'system'"),
+        ({"model": "m", "messages": [{"role": "tool", "content": "x"}]}, "unknown role 'tool'"),
         ({"model": "m", "messages": [{"role": "user", "content": 3}]}, "messages[0].content"),
         ({"model": "m", "messages": [{"role": "user", "content": [{"type": "video"}]}]}, "'video'"),
         ({"model": "m", "messages": [{"role": "user", "content": "x"}], "system": 5}, "'system'"),
