@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -20,6 +21,12 @@ class User(AbstractUser):
     )
     rpm_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Optional requests per minute for the whole account."
+    )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        help_text=_("Times in the console are shown in this zone; empty = your language's default."),
     )
 
 

@@ -197,3 +197,17 @@ def user_operator_update(*, actor: User, user: User, ip: str | None = None, **fi
         ip=ip,
     )
     return user
+
+
+def user_preferences_update(*, user: User, time_zone: str) -> User:
+    """The customer's own display settings; an unknown zone is refused."""
+    import zoneinfo
+
+    from django.core.exceptions import ValidationError
+    from django.utils.translation import gettext as _
+
+    if time_zone and time_zone not in zoneinfo.available_timezones():
+        raise ValidationError({"time_zone": _("%(zone)s is not a known time zone.") % {"zone": time_zone}})
+    user.time_zone = time_zone
+    user.save(update_fields=["time_zone"])
+    return user

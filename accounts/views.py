@@ -1,12 +1,19 @@
-"""Console: sign in/out, the user's dashboard, operator pages for users and the audit log."""
+"""Console: sign in/out, sign-up, password reset, preferences, the user's dashboard, operator
+pages for users and the audit log."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
 
 from billing.models import Wallet
 from billing.selectors import (
@@ -20,9 +27,9 @@ from billing.services import BillingError, wallet_adjust
 
 from .console import paginate, render_list, staff_required
 from .filters import AuditLogFilter, UserFilter
-from .forms import AdjustForm, UserGroupForm
+from .forms import AdjustForm, PreferencesForm, SignUpForm, UserGroupForm
 from .models import AuditLog, User
-from .services import user_operator_update
+from .services import user_create, user_operator_update, user_preferences_update
 
 
 class LoginView(auth_views.LoginView):
@@ -32,6 +39,51 @@ class LoginView(auth_views.LoginView):
 
 class LogoutView(auth_views.LogoutView):
     pass
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "registration/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+def signup(request):
+    """Self-service sign-up, only while the operator allows it (SIGNUP_ENABLED)."""
+    if not settings.SIGNUP_ENABLED:
+        raise Http404(_("Sign-up is closed; ask an operator for an account."))
+    if request.user.is_authenticated:
+        return redirect("accounts:dashboard")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = user_create(
+            username=form.cleaned_data["username"],
+            password=form.cleaned_data["password1"],
+            email=form.cleaned_data["email"],
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Welcome! Create a token to start calling models."))
+        return redirect("accounts:dashboard")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def preferences(request):
+    form = PreferencesForm(request.POST or None, initial={"time_zone": request.user.time_zone})
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_preferences_update(user=request.user, time_zone=form.cleaned_data["time_zone"])
+        except ValidationError as exc:
+            form.add_error("time_zone", exc.message_dict["time_zone"])
+        else:
+            messages.success(request, _("Preferences saved."))
+            return redirect("accounts:preferences")
+    return render(request, "accounts/preferences.html", {"form": form})
 
 
 def _bars(series: list[tuple]) -> list[dict]:
@@ -88,7 +140,7 @@ def ops_user_detail(request, pk: int):
                 user_group=group_form.cleaned_data["user_group"],
                 user_group_pinned=group_form.cleaned_data["user_group_pinned"],
             )
-            messages.success(request, f"{customer.username}'s user group saved.")
+            messages.success(request, _("%(user)s's user group saved.") % {"user": customer.username})
             return redirect("accounts:ops_user", pk=pk)
     elif request.method == "POST" and request.POST.get("action") == "adjust":
         adjust_form = AdjustForm(request.POST)
@@ -103,7 +155,7 @@ def ops_user_detail(request, pk: int):
             except BillingError as exc:
                 adjust_form.add_error("amount", str(exc))
             else:
-                messages.success(request, f"Balance of {customer.username} adjusted.")
+                messages.success(request, _("Balance of %(user)s adjusted.") % {"user": customer.username})
                 return redirect("accounts:ops_user", pk=pk)
     context = {
         "customer": customer,

@@ -98,9 +98,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -125,6 +127,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "accounts.context_processors.console_locale",
             ],
         },
     }
@@ -223,10 +226,31 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
 
-LANGUAGE_CODE = "en-us"
+# Languages and time zones: the console speaks Simplified Chinese and English. The language
+# comes from the switcher's cookie, else Accept-Language; times are shown in the user's own
+# time zone, else the language's default zone (Asia/Shanghai for Chinese), else TIME_ZONE.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["apiyi_admin.formats"]
 TIME_ZONE = env("TIME_ZONE", "UTC")
+LANGUAGE_TIME_ZONES = {"zh-hans": env("ZH_TIME_ZONE", "Asia/Shanghai")}
 USE_I18N = True
 USE_TZ = True
+# Fallback groups a token may have: the guide recommends 1–2 (form, service and API enforce it).
+TOKEN_MAX_FALLBACK_GROUPS = envint("TOKEN_MAX_FALLBACK_GROUPS", 2)
+# Self-service sign-up on the login page: off in production unless the operator turns it on.
+SIGNUP_ENABLED = envbool("SIGNUP_ENABLED", not PRODUCTION)
+# Password reset mails; the embedded default prints them on the console.
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND", f"django.core.mail.backends.{'smtp' if PRODUCTION else 'console'}.EmailBackend"
+)
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "apiyi console <noreply@localhost>")
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -10,6 +10,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
+    # Language switcher: Django's CSRF-protected set_language view (POST, works without JS).
+    path("i18n/", include("django.conf.urls.i18n")),
     # Browser console (server-rendered, htmx): home, login, user and operator pages.
     path("", include("accounts.urls")),
     path("tokens/", include("tokens.urls")),

@@ -6,7 +6,10 @@ import re
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from billing.pricing import to_micro
 from groups.models import TokenGroup
@@ -22,44 +25,50 @@ def _split(text: str) -> list[str]:
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="Only for you, e.g. the app or machine using it.")
+    name = forms.CharField(
+        label=_("Name"), max_length=100, help_text=_("Only for you, e.g. the app or machine using it.")
+    )
     select_group = forms.ModelChoiceField(
+        label=_("Select group"),
         queryset=TokenGroup.objects.none(),
         empty_label=None,
-        help_text="Decides the models, the multiplier and the upstream line of every call.",
+        help_text=_("Decides the models, the multiplier and the upstream line of every call."),
     )
     fallback_groups = forms.TypedMultipleChoiceField(
+        label=_("Fallback groups"),
         coerce=int,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Tried in this order when the select group cannot serve a call. 1–2 are recommended.",
+        help_text=_("Tried in this order when the select group cannot serve a call. 1–2 are recommended."),
     )
-    billing_mode = forms.ChoiceField(choices=BillingMode.choices, widget=forms.RadioSelect)
+    billing_mode = forms.ChoiceField(
+        label=_("Billing mode"), choices=BillingMode.choices, widget=forms.RadioSelect
+    )
     quota = forms.DecimalField(
-        label="Quota (¥)",
+        label=_("Quota (¥)"),
         required=False,
         min_value=Decimal(0),
         max_digits=14,
         decimal_places=6,
-        help_text="Spend cap for this token; empty = no cap.",
+        help_text=_("Spend cap for this token; empty = no cap."),
     )
     expires_at = forms.DateTimeField(
-        label="Expires",
+        label=_("Expires"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Empty = never (UTC).",
+        help_text=_("Empty = never. In your time zone."),
     )
     model_allowlist = forms.CharField(
-        label="Model allowlist",
+        label=_("Model allowlist"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "claude-sonnet-4-5, deepseek-v4"}),
-        help_text="Comma or newline separated; empty = every model the groups offer.",
+        help_text=_("Comma or newline separated; empty = every model the groups offer."),
     )
     ip_allowlist = forms.CharField(
-        label="IP allowlist",
+        label=_("IP allowlist"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "203.0.113.7, 10.0.0.0/8"}),
-        help_text="IPs or CIDR ranges; empty = any address.",
+        help_text=_("IPs or CIDR ranges; empty = any address."),
     )
 
     def __init__(self, *args, user, token: Token | None = None, **kwargs):
@@ -88,6 +97,20 @@ class TokenForm(forms.Form):
         self.fields["billing_mode"].choices = [
             (value, f"{label} — {BILLING_MODE_HELP[value]}") for value, label in BillingMode.choices
         ]
+
+    def clean_fallback_groups(self):
+        chosen = self.cleaned_data["fallback_groups"]
+        cap = settings.TOKEN_MAX_FALLBACK_GROUPS
+        if len(chosen) > cap:
+            raise forms.ValidationError(
+                ngettext(
+                    "Choose at most %(cap)d fallback group.",
+                    "Choose at most %(cap)d fallback groups.",
+                    cap,
+                )
+                % {"cap": cap}
+            )
+        return chosen
 
     def service_kwargs(self) -> dict:
         """Keyword arguments for token_create/token_update, fallback order preserved."""

@@ -1,20 +1,21 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class BillingMode(models.TextChoices):
-    USAGE = "usage", "Pay per usage"
-    CALL = "call", "Pay per call"
-    USAGE_FIRST = "usage_first", "Usage first, else per call"
-    CALL_FIRST = "call_first", "Per call first, else usage"
+    USAGE = "usage", _("Pay per usage")
+    CALL = "call", _("Pay per call")
+    USAGE_FIRST = "usage_first", _("Usage first, else per call")
+    CALL_FIRST = "call_first", _("Per call first, else usage")
 
 
 BILLING_MODE_HELP = {
-    BillingMode.USAGE: "Only models metered by tokens, seconds or images; per-call models refused.",
-    BillingMode.CALL: "Only models with a per-call price; metered models refused.",
-    BillingMode.USAGE_FIRST: "Metered price when the model has one, otherwise its per-call price.",
-    BillingMode.CALL_FIRST: "Per-call price when the model has one, otherwise its metered price.",
+    BillingMode.USAGE: _("Only models metered by tokens, seconds or images; per-call models refused."),
+    BillingMode.CALL: _("Only models with a per-call price; metered models refused."),
+    BillingMode.USAGE_FIRST: _("Metered price when the model has one, otherwise its per-call price."),
+    BillingMode.CALL_FIRST: _("Per-call price when the model has one, otherwise its metered price."),
 }
 
 

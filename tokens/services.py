@@ -6,9 +6,12 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from groups.models import Model, TokenGroup
 from groups.selectors import fallback_token_groups, selectable_token_groups
@@ -16,7 +19,6 @@ from groups.selectors import fallback_token_groups, selectable_token_groups
 from .keys import display_prefix, forget_cached_tokens, generate_key, hash_key
 from .models import BillingMode, Token, TokenFallback
 
-MAX_FALLBACK_GROUPS = 5
 MAX_QUOTA_MICRO = 10_000_000 * 1_000_000
 
 
@@ -30,7 +32,9 @@ def normalize_ip_allowlist(entries: Iterable[str]) -> list[str]:
         try:
             out.append(str(ipaddress.ip_network(text, strict=False)))
         except ValueError:
-            raise ValidationError({"ip_allowlist": f"{text!r} is not an IP address or CIDR range"}) from None
+            raise ValidationError(
+                {"ip_allowlist": _("%(entry)r is not an IP address or CIDR range") % {"entry": text}}
+            ) from None
     return out
 
 
@@ -49,40 +53,54 @@ def token_validate(
     user_group = user.user_group
     if not selectable_token_groups(user_group=user_group).filter(pk=select_group.pk).exists():
         errors.setdefault("select_group", []).append(
-            f"Your user group ({user_group or 'none'}) may not select the {select_group.name} group."
+            _("Your user group (%(user_group)s) may not select the %(group)s group.")
+            % {"user_group": user_group or _("none"), "group": select_group.name}
         )
-    if len(fallback_groups) > MAX_FALLBACK_GROUPS:
+    cap = settings.TOKEN_MAX_FALLBACK_GROUPS
+    if len(fallback_groups) > cap:
         errors.setdefault("fallback_groups", []).append(
-            f"At most {MAX_FALLBACK_GROUPS} fallback groups (1–2 is usually enough)."
+            ngettext(
+                "At most %(cap)d fallback group: the guide recommends 1–2 that offer the same models.",
+                "At most %(cap)d fallback groups: the guide recommends 1–2 that offer the same models.",
+                cap,
+            )
+            % {"cap": cap}
         )
     seen: set[int] = set()
     allowed = set(fallback_token_groups(user_group=user_group).values_list("pk", flat=True))
     for group in fallback_groups:
         if group.pk == select_group.pk:
             errors.setdefault("fallback_groups", []).append(
-                f"{group.name} is the select group; a fallback group must be a different group."
+                _("%(group)s is the select group; a fallback group must be a different group.")
+                % {"group": group.name}
             )
         elif group.pk in seen:
-            errors.setdefault("fallback_groups", []).append(f"{group.name} is listed twice.")
+            errors.setdefault("fallback_groups", []).append(
+                _("%(group)s is listed twice.") % {"group": group.name}
+            )
         elif group.pk not in allowed:
             errors.setdefault("fallback_groups", []).append(
-                f"Your user group ({user_group or 'none'}) may not use the {group.name} group."
+                _("Your user group (%(user_group)s) may not use the %(group)s group.")
+                % {"user_group": user_group or _("none"), "group": group.name}
             )
         seen.add(group.pk)
     if billing_mode not in BillingMode.values:
         errors.setdefault("billing_mode", []).append(
-            f"Unknown billing mode {billing_mode!r}; choose one of {', '.join(BillingMode.values)}."
+            _("Unknown billing mode %(mode)r; choose one of %(modes)s.")
+            % {"mode": billing_mode, "modes": ", ".join(BillingMode.values)}
         )
     if quota_micro is not None and not (0 <= quota_micro <= MAX_QUOTA_MICRO):
-        errors.setdefault("quota_micro", []).append("Quota must be between ¥0 and ¥10,000,000.")
+        errors.setdefault("quota_micro", []).append(_("Quota must be between ¥0 and ¥10,000,000."))
     if check_expiry and expires_at is not None and expires_at <= timezone.now():
-        errors.setdefault("expires_at", []).append("Expiry must be in the future.")
+        errors.setdefault("expires_at", []).append(_("Expiry must be in the future."))
     unknown = sorted(
         set(model_allowlist)
         - set(Model.objects.filter(name__in=model_allowlist).values_list("name", flat=True))
     )
     if unknown:
-        errors.setdefault("model_allowlist", []).append(f"Unknown models: {', '.join(unknown)}.")
+        errors.setdefault("model_allowlist", []).append(
+            _("Unknown models: %(models)s.") % {"models": ", ".join(unknown)}
+        )
     if errors:
         raise ValidationError(errors)
 

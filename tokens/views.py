@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -68,19 +69,23 @@ def token_list(request):
     filt = TokenFilter(request.GET, queryset=_tokens(request.user))
     names = selectable_token_groups(user_group=request.user.user_group).values_list("name", flat=True)
     filt.form.fields["select_group"] = forms.ChoiceField(
-        required=False, label="Select group", choices=[("", "any"), *[(n, n) for n in names]]
+        required=False, label=_("Select group"), choices=[("", _("any")), *[(n, n) for n in names]]
     )
     context = {"filter": filt, "page": paginate(request, filt.qs)}
     return render_list(request, "tokens/list.html", context)
 
 
-def _group_panel(user, select_group_id, chosen_ids: list[int]) -> dict:
-    """Data for the select-group summary and the ordered fallback list of the form."""
+def _group_panel(user, select_group_id, chosen_ids: list[int], order: list[int] = ()) -> dict:
+    """Data for the select-group summary and the ordered fallback list of the form. Groups
+    with no model or no enabled channel are never offered (the current select group of a
+    token being edited stays, so saving does not silently change it)."""
     user_group = user.user_group
     ug_id = user_group.pk if user_group else None
     selectable = list(selectable_token_groups(user_group=user_group).distinct())
     candidates = list(fallback_token_groups(user_group=user_group).distinct())
     offered = models_by_group(group_ids=[g.pk for g in {*selectable, *candidates}])
+    selectable = [g for g in selectable if g.pk in offered or g.pk == select_group_id]
+    candidates = [g for g in candidates if g.pk in offered or g.pk in chosen_ids]
     select = next((g for g in selectable if g.pk == select_group_id), None)
     if select is None and select_group_id:
         select = TokenGroup.objects.filter(pk=select_group_id).first()
@@ -89,6 +94,8 @@ def _group_panel(user, select_group_id, chosen_ids: list[int]) -> dict:
     select_models = set(offered.get(select.pk, [])) if select else set()
     by_id = {g.pk: g for g in candidates}
     ordered = [by_id[i] for i in chosen_ids if i in by_id]
+    if order:
+        ordered = [by_id[i] for i in order if i in by_id]
     ordered += [g for g in candidates if g not in ordered]
     items = []
     for g in ordered:
@@ -133,7 +140,22 @@ def _int_list(values) -> list[int]:
     return out
 
 
-def _render_form(request, form: TokenForm, token: Token | None, status: int = 200):
+def _moved(data) -> tuple[list[int], list[int]]:
+    """No-JS reordering: the fallback order after an "up:<id>" / "down:<id>" button press, and
+    the checked groups in that order."""
+    order = _int_list(data.getlist("fallback_order"))
+    direction, _sep, raw = data.get("move", "").partition(":")
+    moved = _int_list([raw])
+    if moved and moved[0] in order:
+        i = order.index(moved[0])
+        j = i - 1 if direction == "up" else i + 1
+        if 0 <= j < len(order):
+            order[i], order[j] = order[j], order[i]
+    checked = set(_int_list(data.getlist("fallback_groups")))
+    return order, [pk for pk in order if pk in checked]
+
+
+def _render_form(request, form: TokenForm, token: Token | None, status: int = 200, order=()):
     if form.is_bound:
         select_id = _int_list([form.data.get("select_group")])
         chosen = _int_list(form.data.getlist("fallback_groups"))
@@ -144,7 +166,8 @@ def _render_form(request, form: TokenForm, token: Token | None, status: int = 20
         "form": form,
         "token": token,
         "billing_help": BILLING_MODE_HELP,
-        **_group_panel(request.user, select_id[0] if select_id else None, chosen),
+        "max_fallbacks": settings.TOKEN_MAX_FALLBACK_GROUPS,
+        **_group_panel(request.user, select_id[0] if select_id else None, chosen, order),
     }
     template = "tokens/form.html"
     if request.htmx:
@@ -152,8 +175,28 @@ def _render_form(request, form: TokenForm, token: Token | None, status: int = 20
     return render(request, template, context, status=status)
 
 
+def _reorder(request, token: Token | None):
+    """The form again, unsaved, with one fallback group moved (the up/down buttons without JS)."""
+    order, chosen = _moved(request.POST)
+    fields = (
+        "name",
+        "select_group",
+        "billing_mode",
+        "quota",
+        "expires_at",
+        "model_allowlist",
+        "ip_allowlist",
+    )
+    initial = {name: request.POST.get(name, "") for name in fields}
+    initial["fallback_groups"] = chosen
+    form = TokenForm(user=request.user, token=token, initial=initial)
+    return _render_form(request, form, token, order=order)
+
+
 @login_required
 def token_create_view(request):
+    if request.method == "POST" and request.POST.get("move"):
+        return _reorder(request, None)
     if request.method == "POST":
         form = TokenForm(request.POST, user=request.user)
         if form.is_valid():
@@ -164,7 +207,8 @@ def token_create_view(request):
             else:
                 _remember_key(request, token, raw)
                 messages.success(
-                    request, f"Token “{token.name}” created. Copy its key now: it is shown once."
+                    request,
+                    _("Token “%(name)s” created. Copy its key now: it is shown once.") % {"name": token.name},
                 )
                 return _done(request, token)
     else:
@@ -186,6 +230,8 @@ def _done(request, token: Token):
 @login_required
 def token_edit(request, pk: int):
     token = _get_token(request, pk)
+    if request.method == "POST" and request.POST.get("move"):
+        return _reorder(request, token)
     if request.method == "POST":
         form = TokenForm(request.POST, user=request.user, token=token)
         if form.is_valid():
@@ -197,7 +243,7 @@ def token_edit(request, pk: int):
             except ValidationError as exc:
                 form.add_service_errors(exc)
             else:
-                messages.success(request, f"Token “{token.name}” saved.")
+                messages.success(request, _("Token “%(name)s” saved.") % {"name": token.name})
                 return _done(request, token)
     else:
         form = TokenForm(user=request.user, token=token)
@@ -210,7 +256,11 @@ def token_form_groups(request):
     form = TokenForm(request.GET, user=request.user)
     select_id = _int_list([request.GET.get("select_group")])
     chosen = _int_list(request.GET.getlist("fallback_groups"))
-    context = {"form": form, **_group_panel(request.user, select_id[0] if select_id else None, chosen)}
+    context = {
+        "form": form,
+        "max_fallbacks": settings.TOKEN_MAX_FALLBACK_GROUPS,
+        **_group_panel(request.user, select_id[0] if select_id else None, chosen),
+    }
     return render(request, "tokens/form.html#groups", context)
 
 
@@ -244,7 +294,7 @@ def token_roll(request, pk: int):
     token = _get_token(request, pk)
     raw = token_roll_key(token=token)
     _remember_key(request, token, raw)
-    messages.warning(request, "The old key stopped working. Copy the new key now: it is shown once.")
+    messages.warning(request, _("The old key stopped working. Copy the new key now: it is shown once."))
     return _done(request, token)
 
 
@@ -253,7 +303,8 @@ def token_roll(request, pk: int):
 def token_toggle(request, pk: int):
     token = _get_token(request, pk)
     token_update(token=token, enabled=not token.enabled)
-    messages.success(request, f"Token “{token.name}” {'enabled' if not token.enabled else 'disabled'}.")
+    done = _("Token “%(name)s” enabled.") if not token.enabled else _("Token “%(name)s” disabled.")
+    messages.success(request, done % {"name": token.name})
     return _done(request, token)
 
 
@@ -263,6 +314,6 @@ def token_delete_view(request, pk: int):
     token = _get_token(request, pk)
     name = token.name
     token_delete(token=token)
-    messages.success(request, f"Token “{name}” deleted; its key no longer works.")
+    messages.success(request, _("Token “%(name)s” deleted; its key no longer works.") % {"name": name})
     url = reverse("tokens:list")
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
