@@ -52,11 +52,15 @@ class TokenInfo:
 
 
 def extract_key(request) -> str | None:
-    header = request.headers.get("Authorization", "")
+    """The key from `Authorization: Bearer sk-…`, a bare `Authorization: sk-…` (apiyi's own
+    Sora/Veo samples send it so) or `x-api-key`."""
+    header = request.headers.get("Authorization", "").strip()
     if header[:7].lower() == "bearer ":
         key = header[7:].strip()
         if key:
             return key
+    elif header.startswith("sk-"):
+        return header
     key = request.headers.get("x-api-key", "").strip()
     return key or None
 

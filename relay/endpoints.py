@@ -19,14 +19,17 @@ MODEL_CREATED = 1_700_000_000
 MAX_IMAGES = 10
 
 
+def _model_object(api_format: str, name: str, group: str) -> dict:
+    if api_format == "anthropic":
+        return {"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
+    return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": group}
+
+
 async def handle_models(request, call: Call):
     """Only what this key can call, across its select and fallback groups, in its client's shape."""
     listed = callable_models(call.snapshot, call.token, call.api_format)
+    data = [_model_object(call.api_format, name, group) for name, group in listed]
     if call.api_format == "anthropic":
-        data = [
-            {"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
-            for name, _ in listed
-        ]
         return json_response(
             {
                 "data": data,
@@ -35,14 +38,19 @@ async def handle_models(request, call: Call):
                 "last_id": data[-1]["id"] if data else None,
             }
         )
-    return json_response(
-        {
-            "object": "list",
-            "data": [
-                {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": group}
-                for name, group in listed
-            ],
-        }
+    return json_response({"object": "list", "data": data})
+
+
+async def handle_model_detail(request, call: Call, model_id: str):
+    """GET /v1/models/{id} (the SDKs' `models.retrieve`): a model this key can call, else 404."""
+    call.model_name = model_id
+    for name, group in callable_models(call.snapshot, call.token, call.api_format):
+        if name == model_id:
+            return json_response(_model_object(call.api_format, name, group))
+    known = call.snapshot.groups
+    groups = ", ".join(known[g].name for g in call.token.group_ids if g in known) or "none"
+    raise RelayError(
+        "model_not_found", f"The model '{model_id}' is not available in this token's groups ({groups})."
     )
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("embeddings", views.embeddings, name="embeddings"),
     path("images/generations", views.images_generations, name="images_generations"),
     path("models", views.models, name="models"),
+    path("models/<path:model_id>", views.model_detail, name="model_detail"),
     path("videos", views.videos, name="videos"),
     path("videos/<str:video_id>", views.video_detail, name="video_detail"),
     path("videos/<str:video_id>/content", views.video_content, name="video_content"),

@@ -21,7 +21,13 @@ from groups.routing import aget_snapshot
 
 from .auth import authenticate
 from .chat import handle_chat, parse_body
-from .endpoints import handle_count_tokens, handle_embeddings, handle_images, handle_models
+from .endpoints import (
+    handle_count_tokens,
+    handle_embeddings,
+    handle_images,
+    handle_model_detail,
+    handle_models,
+)
 from .errors import RelayError
 from .flow import Call
 from .ratelimit import rpm_check_token
@@ -87,6 +93,7 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
                     await call.fail(error)
                 response = error.response(fmt, request_id)
             response["X-Request-Id"] = request_id
+            response["request-id"] = request_id  # the header the Anthropic SDK reads
             return response
 
         @lean
@@ -129,6 +136,11 @@ async def images_generations(request, call):
 @relay_view(None, methods=("GET",))
 async def models(request, call):
     return await handle_models(request, call)
+
+
+@relay_view(None, methods=("GET",))
+async def model_detail(request, call, model_id: str):
+    return await handle_model_detail(request, call, model_id)
 
 
 @relay_view("openai", methods=("POST", "GET"))
