@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from billing.pricing import fits_billing_mode
-from groups.routing import ChannelInfo, GroupInfo, ModelInfo, RoutingSnapshot
+from groups.routing import ChannelInfo, ModelInfo, RoutingSnapshot, TokenGroupInfo
 
 from .auth import TokenInfo
 from .errors import RelayError
@@ -29,7 +29,7 @@ CHANNEL_KINDS = {
 
 @dataclass(frozen=True)
 class PlanStep:
-    group: GroupInfo
+    group: TokenGroupInfo
     multiplier: Decimal
     fallback: bool
     channels: tuple[ChannelInfo, ...]
@@ -45,7 +45,7 @@ class Plan:
         return max(step.multiplier for step in self.steps)
 
 
-def _may_use(snapshot: RoutingSnapshot, token: TokenInfo, group: GroupInfo, *, fallback: bool) -> bool:
+def _may_use(snapshot: RoutingSnapshot, token: TokenInfo, group: TokenGroupInfo, *, fallback: bool) -> bool:
     if not group.enabled:
         return False
     access = snapshot.access_for(token.user_group_id, group.id)
@@ -54,12 +54,12 @@ def _may_use(snapshot: RoutingSnapshot, token: TokenInfo, group: GroupInfo, *, f
     return fallback or not (group.fallback_only or access.fallback_only)
 
 
-def _serving_channels(group: GroupInfo, model: str, family: str) -> tuple[ChannelInfo, ...]:
+def _serving_channels(group: TokenGroupInfo, model: str, family: str) -> tuple[ChannelInfo, ...]:
     kinds = CHANNEL_KINDS[family]
     return tuple(c for c in group.channels_for(model) if c.kind in kinds)
 
 
-def _offers(group: GroupInfo, model: str, family: str, api_format: str) -> bool:
+def _offers(group: TokenGroupInfo, model: str, family: str, api_format: str) -> bool:
     return bool(_serving_channels(group, model, family)) and (
         not group.api_formats or api_format in group.api_formats
     )
