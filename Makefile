@@ -30,6 +30,7 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/vulture
 
 check: install
 	$(PY) manage.py makemigrations --check --dry-run

@@ -2,11 +2,9 @@
 
 from django.contrib import admin
 
+from apiyi_admin.http import client_ip
+
 from .services import audit_record, audit_snapshot
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 class AuditedModelAdmin(admin.ModelAdmin):
@@ -30,7 +28,7 @@ class AuditedModelAdmin(admin.ModelAdmin):
                 obj=obj,
                 before=before,
                 after=audit_snapshot(obj),
-                ip=_client_ip(request),
+                ip=client_ip(request),
             )
 
     def delete_model(self, request, obj):
@@ -40,7 +38,7 @@ class AuditedModelAdmin(admin.ModelAdmin):
             action=f"{obj._meta.model_name}.delete",
             obj=obj,
             before=before,
-            ip=_client_ip(request),
+            ip=client_ip(request),
         )
         super().delete_model(request, obj)
 
@@ -51,6 +49,6 @@ class AuditedModelAdmin(admin.ModelAdmin):
                 action=f"{obj._meta.model_name}.delete",
                 obj=obj,
                 before=audit_snapshot(obj),
-                ip=_client_ip(request),
+                ip=client_ip(request),
             )
         super().delete_queryset(request, queryset)

@@ -60,12 +60,3 @@ def render_list(request, template: str, context: dict, partial: str = "results")
     if request.htmx and not request.htmx.boosted and request.htmx.target == partial:
         template = f"{template}#{partial}"
     return render(request, template, context)
-
-
-def form_errors_from(form, error) -> None:
-    """Attach a service ValidationError to a form, per field when the field exists."""
-    if hasattr(error, "error_dict"):
-        for field, messages in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, messages)
-    else:
-        form.add_error(None, error.messages)

@@ -5,25 +5,15 @@ attempt lands in the append-only audit log with the client address. The attempte
 username is stored only if it does not look like a key someone pasted by mistake.
 """
 
-import ipaddress
-
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from apiyi_admin.http import client_ip
+
 from .services import audit_record
 
 KEY_PREFIXES = ("sk-", "mk-")
-
-
-def _client_ip(request) -> str | None:
-    if request is None:
-        return None
-    raw = getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR")
-    try:
-        return str(ipaddress.ip_address(raw)) if raw else None
-    except ValueError:
-        return None
 
 
 def safe_username(text) -> str:
@@ -36,13 +26,13 @@ def safe_username(text) -> str:
 
 @receiver(user_logged_in, dispatch_uid="accounts-audit-login")
 def _audit_login(sender, request, user, **kwargs):
-    audit_record(actor=user, action="auth.login", obj=user, ip=_client_ip(request))
+    audit_record(actor=user, action="auth.login", obj=user, ip=client_ip(request))
 
 
 @receiver(user_logged_out, dispatch_uid="accounts-audit-logout")
 def _audit_logout(sender, request, user, **kwargs):
     if user is not None:
-        audit_record(actor=user, action="auth.logout", obj=user, ip=_client_ip(request))
+        audit_record(actor=user, action="auth.logout", obj=user, ip=client_ip(request))
 
 
 @receiver(user_login_failed, dispatch_uid="accounts-audit-login-failed")
@@ -56,7 +46,7 @@ def _audit_login_failed(sender, credentials, request=None, **kwargs):
         obj=user,
         object_repr=f"login as {username!r}",
         after={"username": username},
-        ip=_client_ip(request),
+        ip=client_ip(request),
     )
 
 

@@ -207,10 +207,6 @@ class ServiceSaveMixin:
         serializer.instance = self.service_save(serializer.instance, dict(serializer.validated_data))
 
 
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
-
-
 ERROR_RESPONSES = {
     "400": "Invalid input: `errors` names each field and what is wrong with it.",
     "401": "Missing, invalid, expired or revoked credentials (or an sk- relay key).",

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from billing.pricing import fits_billing_mode
 
-from .routing import ChannelInfo, GroupInfo, ModelInfo, RoutingSnapshot
+from .routing import ChannelInfo, TokenGroupInfo, ModelInfo, RoutingSnapshot
 
 # Which channel kinds can serve an endpoint family.
 CHANNEL_KINDS = {
@@ -75,7 +75,7 @@ class Caller:
 
 @dataclass(frozen=True)
 class PlanStep:
-    group: GroupInfo
+    group: TokenGroupInfo
     multiplier: Decimal
     fallback: bool
     channels: tuple[ChannelInfo, ...]
@@ -106,7 +106,7 @@ class Refusal:
 
 
 def may_use(
-    snapshot: RoutingSnapshot, user_group_id: int | None, group: GroupInfo, *, fallback: bool
+    snapshot: RoutingSnapshot, user_group_id: int | None, group: TokenGroupInfo, *, fallback: bool
 ) -> bool:
     """May this user group use the group as a select group (or, with fallback, as a fallback)?"""
     if not group.enabled:
@@ -117,13 +117,13 @@ def may_use(
     return fallback or not (group.fallback_only or access.fallback_only)
 
 
-def serving_channels(group: GroupInfo, model: str, family: str | None = None) -> tuple[ChannelInfo, ...]:
+def serving_channels(group: TokenGroupInfo, model: str, family: str | None = None) -> tuple[ChannelInfo, ...]:
     """Enabled, not auto-disabled channels of the group for the model (of the family's kinds)."""
     kinds = CHANNEL_KINDS[family] if family else ALL_KINDS
     return tuple(c for c in group.channels_for(model) if c.kind in kinds)
 
 
-def offers(group: GroupInfo, model: str, family: str | None = None, api_format: str | None = None) -> bool:
+def offers(group: TokenGroupInfo, model: str, family: str | None = None, api_format: str | None = None) -> bool:
     return bool(serving_channels(group, model, family)) and (
         api_format is None or not group.api_formats or api_format in group.api_formats
     )
@@ -137,7 +137,7 @@ def group_models(snapshot: RoutingSnapshot, group_id: int) -> list[str]:
     return sorted(name for name in group.channels if name in snapshot.models and offers(group, name))
 
 
-def usable_groups(snapshot: RoutingSnapshot, user_group_id: int | None, *, fallback: bool) -> list[GroupInfo]:
+def usable_groups(snapshot: RoutingSnapshot, user_group_id: int | None, *, fallback: bool) -> list[TokenGroupInfo]:
     """Groups a user group may pick as select groups (or, with fallback, attach as fallbacks)."""
     return sorted(
         (g for g in snapshot.groups.values() if may_use(snapshot, user_group_id, g, fallback=fallback)),
@@ -153,7 +153,7 @@ def groups_offering(
     family: str | None = None,
     api_format: str | None = None,
     fallback: bool = True,
-) -> list[GroupInfo]:
+) -> list[TokenGroupInfo]:
     """Groups this user group may use (as select, or also as fallback) that offer the model."""
     return [
         g

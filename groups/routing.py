@@ -50,7 +50,7 @@ class ChannelInfo:
 
 
 @dataclass(frozen=True)
-class GroupInfo:
+class TokenGroupInfo:
     id: int
     name: str
     multiplier: Decimal
@@ -74,13 +74,10 @@ class RoutingSnapshot:
     version: str
     built_at: float
     models: dict[str, ModelInfo]
-    groups: dict[int, GroupInfo]
+    groups: dict[int, TokenGroupInfo]
     user_group_tiers: dict[int, frozenset[str]]
     access: dict[tuple[int, int], AccessInfo]
     usd_cny_rate: Decimal
-
-    def group_by_name(self, name: str) -> GroupInfo | None:
-        return next((g for g in self.groups.values() if g.name == name), None)
 
     def access_for(self, user_group_id: int | None, group_id: int) -> AccessInfo | None:
         if user_group_id is None:
@@ -134,7 +131,7 @@ def build_snapshot(version: str) -> RoutingSnapshot:
         for model_name in served.get(link["channel_id"], {}):
             per_model.setdefault(model_name, []).append(infos[link["channel_id"]])
     groups = {
-        g.pk: GroupInfo(
+        g.pk: TokenGroupInfo(
             id=g.pk,
             name=g.name,
             multiplier=g.multiplier,
@@ -193,10 +190,3 @@ async def aget_snapshot() -> RoutingSnapshot:
     if _fresh(snapshot, routing_version()):
         return snapshot
     return await db_async(get_snapshot)()
-
-
-def reset_snapshot() -> None:
-    """Forget the in-memory snapshot (tests; a rebuild follows on the next read)."""
-    global _current
-    with _lock:
-        _current = None

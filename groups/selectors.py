@@ -67,23 +67,6 @@ def groups_offering(*, model_name: str, among: QuerySet[TokenGroup] | None = Non
     )
 
 
-def group_catalog(*, user_group: UserGroup | None, fallback: bool = False) -> list[dict]:
-    """What a user may pick: each group with its multiplier for them, formats and models."""
-    qs = (fallback_token_groups if fallback else selectable_token_groups)(user_group=user_group).distinct()
-    groups = list(qs)
-    models = models_by_group(group_ids=[g.pk for g in groups])
-    ug_id = user_group.pk if user_group else None
-    return [
-        {
-            "group": g,
-            "multiplier": effective_multiplier(token_group=g, user_group_id=ug_id),
-            "formats": g.api_formats,
-            "models": models.get(g.pk, []),
-        }
-        for g in groups
-    ]
-
-
 def token_callable_models(*, token) -> list[str]:
     """Models this token can really call: offered by its groups, in its user group's tiers,
     in its allowlist (if any) and priced for its billing mode."""

@@ -19,6 +19,7 @@ from django.core.cache import cache
 
 from apiyi_admin.cache import LocalMemo, memo
 from apiyi_admin.db import db_async
+from apiyi_admin.http import client_ip
 from tokens.keys import KEY_PREFIX, hash_key, token_cache_key
 
 from .errors import RelayError
@@ -102,10 +103,6 @@ def _load_and_cache(key_hash: str) -> TokenInfo | None:
     return info
 
 
-def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR") or ""
-
-
 def ip_allowed(ip: str, allowlist: tuple[str, ...]) -> bool:
     if not allowlist:
         return True
@@ -156,7 +153,7 @@ async def authenticate(request) -> TokenInfo:
         memo.put(memo_key, info)
     if info == _UNKNOWN:
         info = None
-    return check_token(info, ip=client_ip(request))
+    return check_token(info, ip=client_ip(request) or "")
 
 
 _asked_recently = LocalMemo(ttl=LAST_USED_EVERY_S, max_entries=100_000)

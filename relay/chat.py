@@ -18,7 +18,12 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from .accounting import charge_for, estimated_usage, hold_estimate
 from .convert.errors import ConversionError, SSEError
-from .convert.requests import anthropic_messages_to_openai_chat, openai_chat_to_anthropic
+from .convert.requests import (
+    anthropic_messages_to_openai_chat,
+    openai_chat_to_anthropic,
+    openai_wants_usage,
+    openai_with_stream_usage,
+)
 from .convert.responses import (
     anthropic_message_to_openai_chat,
     openai_chat_to_anthropic_message,
@@ -91,11 +96,7 @@ class ChatRequest:
         self.client_headers = client_headers
         self.model = model
         self.stream = stream
-        self.include_usage = (
-            bool((body.get("stream_options") or {}).get("include_usage"))
-            if isinstance(body.get("stream_options"), dict)
-            else False
-        )
+        self.include_usage = openai_wants_usage(body)
         self.prompt_chars = request_chars(body)
         self._converted: dict[str, dict] = {}
 
@@ -108,9 +109,7 @@ class ChatRequest:
             else:
                 out = anthropic_messages_to_openai_chat(self.body)
             if kind == "openai" and self.stream:
-                options = dict(out.get("stream_options") or {})
-                options["include_usage"] = True
-                out["stream_options"] = options
+                out = openai_with_stream_usage(out)
             self._converted[kind] = out
         return self._converted[kind]
 

@@ -9,10 +9,6 @@ class VideoStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
 
-    @classmethod
-    def terminal(cls) -> tuple[str, ...]:
-        return (cls.COMPLETED, cls.FAILED)
-
 
 class VideoJob(models.Model):
     """An asynchronous video generation: held at submit, settled per second once, when it ends."""

@@ -9,7 +9,8 @@ from rest_framework.views import APIView
 from accounts.filters import AuditLogFilter, UserFilter
 from accounts.models import AuditLog, ManagementKey, User
 from accounts.services import management_key_create, management_key_revoke, user_operator_update
-from apiyi_admin.api_common import OPERATOR_PERMISSIONS, ServiceSaveMixin, client_ip
+from apiyi_admin.api_common import OPERATOR_PERMISSIONS, ServiceSaveMixin
+from apiyi_admin.http import client_ip
 from billing.api.serializers import AdjustBalanceSerializer, LedgerEntrySerializer
 from billing.services import wallet_adjust
 

@@ -74,7 +74,7 @@ def _stop_list(value, key: str, *, allow_string: bool = True) -> list[str] | Non
 def openai_wants_usage(body: dict) -> bool:
     """Whether an OpenAI client asked for the usage chunk of a stream."""
     options = body.get("stream_options") if isinstance(body, dict) else None
-    return isinstance(options, dict) and options.get("include_usage") is True
+    return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
 def openai_with_stream_usage(body: dict) -> dict:
@@ -83,17 +83,6 @@ def openai_with_stream_usage(body: dict) -> dict:
         return body
     options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
     return {**body, "stream_options": {**options, "include_usage": True}}
-
-
-def requested_max_tokens(body: dict) -> int | None:
-    """The output limit a request asked for, in either format (for the hold), or None."""
-    if not isinstance(body, dict):
-        return None
-    for key in ("max_completion_tokens", "max_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
 
 
 # ---------------------------------------------------------------- OpenAI → Anthropic

@@ -508,11 +508,6 @@ async def images_generations(call: Call) -> web.Response:
     return call.json({"created": int(time.time()), "data": data}, headers=headers())
 
 
-async def image_file(call: Call) -> web.Response:
-    call.status = "200"
-    return web.Response(body=PNG, content_type="image/png")
-
-
 async def models(call: Call) -> web.Response:
     data = [{"id": m, "object": "model", "created": 1735689600, "owned_by": owner} for m, owner in MODELS]
     return call.json({"object": "list", "data": data}, headers=headers())

@@ -9,7 +9,6 @@ from relay.convert.requests import (
     openai_chat_to_anthropic,
     openai_wants_usage,
     openai_with_stream_usage,
-    requested_max_tokens,
 )
 
 WEATHER_TOOL_OPENAI = {
@@ -498,11 +497,3 @@ def test_stream_usage_helpers():
     assert forced["stream_options"] == {"include_obfuscation": False, "include_usage": True}
     assert "stream_options" not in body  # the client's body is not mutated
     assert openai_with_stream_usage({"stream": False}) == {"stream": False}
-
-
-def test_requested_max_tokens():
-    assert requested_max_tokens({"max_tokens": 100}) == 100
-    assert requested_max_tokens({"max_completion_tokens": 50, "max_tokens": 100}) == 50
-    assert requested_max_tokens({"max_tokens": True}) is None
-    assert requested_max_tokens({}) is None
-    assert requested_max_tokens([]) is None
