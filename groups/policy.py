@@ -38,18 +38,8 @@ class Reason:
     BILLING_MODE = "billing_mode"  # the model has no price for the token's billing mode (403)
     NO_CHANNEL = "no_channel"  # every channel for the model is unhealthy (503)
     SATURATED = "saturated"  # every channel for the model is saturated (429)
-
-    ALL = (
-        NOT_OFFERED,
-        UNKNOWN_MODEL,
-        WRONG_ENDPOINT,
-        ACCESS,
-        ALLOWLIST,
-        TIER,
-        BILLING_MODE,
-        NO_CHANNEL,
-        SATURATED,
-    )
+    BALANCE = "balance"  # the wallet does not cover the hold (402)
+    TOKEN_QUOTA = "token_quota"  # the token's quota does not cover the hold (402)
 
 
 @dataclass(frozen=True)
@@ -135,6 +125,13 @@ def group_models(snapshot: RoutingSnapshot, group_id: int) -> list[str]:
     if group is None:
         return []
     return sorted(name for name in group.channels if name in snapshot.models and offers(group, name))
+
+
+def serving_groups(snapshot: RoutingSnapshot, model: str) -> list[GroupInfo]:
+    """Every enabled group that offers the model, whoever may use it (operator views)."""
+    return sorted(
+        (g for g in snapshot.groups.values() if g.enabled and offers(g, model)), key=lambda g: g.name.lower()
+    )
 
 
 def usable_groups(snapshot: RoutingSnapshot, user_group_id: int | None, *, fallback: bool) -> list[GroupInfo]:
