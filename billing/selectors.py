@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db.models import Q, Sum
+from django.utils.translation import gettext as _
 
 from .models import LedgerKind, RechargeBonusTier, Setting, Wallet
 
@@ -147,173 +148,284 @@ def _advice(level: str, text: str) -> dict:
     return {"level": level, "text": text}
 
 
-def usage_failure_advice(*, record) -> list[dict]:
-    """What the user should change, in the guide's words, for one usage record."""
-    from groups.models import Model
-    from groups.selectors import fallback_token_groups, groups_offering
+# Old records carry no reason code: their structured error code (never the message) says enough.
+_REASON_OF_CODE = {
+    "model_not_found": "not_offered",
+    "upstream_saturated": "saturated",
+    "upstream_unavailable": "no_channel",
+}
 
-    user = record.user
-    token = record.token
-    user_group = user.user_group
+
+def _record_reason(record, token) -> str:
+    """The record's reason code; for older records, the structured code or today's policy verdict."""
+    from groups.policy import Caller, Refusal, plan
+    from groups.routing import get_snapshot
+
+    if record.refusal_reason:
+        return record.refusal_reason
+    if record.error_code in _REASON_OF_CODE:
+        return _REASON_OF_CODE[record.error_code]
+    if record.http_status == 403 and token is not None:
+        verdict = plan(get_snapshot(), Caller.of_token(token), record.model_name)
+        return verdict.reason if isinstance(verdict, Refusal) else ""
+    return ""
+
+
+def _reason_advice(reason: str, *, record, token, token_groups, user_group) -> list[dict]:
+    """What to change for a routing refusal, by reason code."""
+    from groups.models import Model
+    from groups.selectors import groups_offering
+
+    model_name = record.model_name
+    model = Model.objects.filter(name=model_name).first()
+    names = ", ".join(g.name for g in token_groups) or _("your token's groups")
+    ug = str(user_group or _("none"))
+    offering = groups_offering(model_name=model_name, user_group=user_group)
+    missing = [g for g in offering if g not in token_groups]
+    if reason in ("not_offered", "unknown_model"):
+        if missing:
+            first = missing[0].name
+            return [
+                _advice(
+                    "bad",
+                    _(
+                        "Model %(model)s is not in %(groups)s; offered by %(others)s — add %(first)s as a "
+                        "fallback group on the token, or choose %(first)s as its select group."
+                    )
+                    % {
+                        "model": model_name,
+                        "groups": names,
+                        "others": ", ".join(g.name for g in missing),
+                        "first": first,
+                    },
+                )
+            ]
+        if model is None:
+            return [
+                _advice(
+                    "bad",
+                    _("There is no model called “%(model)s”. Check the spelling on the Prices & groups page.")
+                    % {"model": model_name},
+                )
+            ]
+        return [
+            _advice(
+                "bad",
+                _("No group your user group (%(ug)s) may use offers %(model)s right now.")
+                % {"ug": ug, "model": model_name},
+            )
+        ]
+    if reason == "wrong_endpoint":
+        return [
+            _advice(
+                "bad",
+                _(
+                    "%(model)s is a %(kind)s model: video models are called through POST /v1/videos, other "
+                    "models through the chat or messages endpoints."
+                )
+                % {"model": model_name, "kind": model.kind if model else "?"},
+            )
+        ]
+    if reason == "access":
+        text = _(
+            "Your user group (%(ug)s) may not use the token's groups that offer %(model)s (%(groups)s)."
+        ) % {"ug": ug, "model": model_name, "groups": names}
+        if offering:
+            text += " " + _("Groups you may use that offer it: %(others)s — choose one on the token.") % {
+                "others": ", ".join(g.name for g in offering)
+            }
+        return [_advice("bad", text)]
+    if reason == "tier":
+        tiers = ", ".join(user_group.model_tiers or []) if user_group else ""
+        return [
+            _advice(
+                "bad",
+                _("%(model)s is a %(tier)s model; your user group (%(ug)s) may call %(tiers)s models.")
+                % {
+                    "model": model_name,
+                    "tier": model.tier if model else "?",
+                    "ug": ug,
+                    "tiers": tiers or _("no"),
+                },
+            )
+        ]
+    if reason == "allowlist":
+        return [
+            _advice(
+                "bad",
+                _(
+                    "%(model)s is not in the token's model allowlist — add it, or empty the allowlist "
+                    "to allow every model."
+                )
+                % {"model": model_name},
+            )
+        ]
+    if reason == "billing_mode":
+        mode = token.get_billing_mode_display() if token is not None else "?"
+        return [
+            _advice(
+                "bad",
+                _(
+                    "The token's billing mode (%(mode)s) has no price for %(model)s; switch it to "
+                    "“usage first” or “call first”."
+                )
+                % {"mode": mode, "model": model_name},
+            )
+        ]
+    if reason == "saturated":
+        out = [
+            _advice(
+                "warn",
+                _(
+                    "“Current group's upstream is saturated” is not a limit on your account: "
+                    "the upstream channel for this model in this group is busy."
+                ),
+            ),
+            _advice(
+                "info",
+                _(
+                    "Loosen client timeouts (60–120 s) and retry with exponential backoff "
+                    "instead of immediate concurrent retries."
+                ),
+            ),
+        ]
+        if missing:
+            out.append(
+                _advice(
+                    "info",
+                    _("Attach 1–2 fallback groups that offer %(model)s: %(others)s.")
+                    % {"model": model_name, "others": ", ".join(g.name for g in missing[:2])},
+                )
+            )
+        out.append(
+            _advice(
+                "info",
+                _(
+                    "Preview models (names like *-preview-*) have fluctuating capacity; for "
+                    "steady high concurrency evaluate a more stable sibling model."
+                ),
+            )
+        )
+        return out
+    if reason == "no_channel":
+        extra = ""
+        if missing:
+            extra = " " + _("Adding %(group)s as a fallback group would add more channels for %(model)s.") % {
+                "group": missing[0].name,
+                "model": model_name,
+            }
+        return [
+            _advice(
+                "warn",
+                _("No upstream channel for this model was healthy; you were not charged. Retry with backoff.")
+                + extra,
+            )
+        ]
+    if reason == "token_quota":
+        return [_advice("bad", _("The token's quota is used up — raise or clear its quota."))]
+    if reason == "balance":
+        return [_advice("bad", _("Your balance does not cover this call — recharge your wallet."))]
+    return []
+
+
+def _status_advice(*, record, token_groups, user_group) -> list[dict]:
+    """Advice for failures that are not routing refusals, by status and structured error code."""
+    from groups.selectors import groups_offering
+
     status = record.http_status
-    code = (record.error_code or "").lower()
-    message = (record.error_message or "").lower()
+    out = []
+    if record.error_code == "rate_limit_exceeded":
+        out.append(
+            _advice(
+                "warn",
+                _(
+                    "This token or account has a requests-per-minute limit set by an "
+                    "operator; slow down, or ask for a higher limit."
+                ),
+            )
+        )
+    elif status == 402:
+        out.append(
+            _advice(
+                "bad",
+                _(
+                    "Your balance or the token's quota does not cover this call — recharge "
+                    "your wallet or raise the token's quota."
+                ),
+            )
+        )
+    elif status == 401:
+        out.append(_advice("bad", _("The key was missing, wrong, disabled or expired — check the token.")))
+    elif status in (400, 413):
+        out.append(
+            _advice(
+                "bad", _("The request itself was malformed or too large; the message below says which field.")
+            )
+        )
+    elif status == 403:
+        out.append(_advice("bad", _("This call was not permitted for this token.")))
+    elif status >= 500:
+        others = [
+            g.name
+            for g in groups_offering(model_name=record.model_name, user_group=user_group)
+            if g not in token_groups
+        ]
+        extra = ""
+        if others:
+            extra = " " + _("Adding %(group)s as a fallback group would add more channels for %(model)s.") % {
+                "group": others[0],
+                "model": record.model_name,
+            }
+        out.append(
+            _advice(
+                "warn",
+                _(
+                    "Every upstream channel tried for this call failed; you were not "
+                    "charged. Retry with backoff."
+                )
+                + extra,
+            )
+        )
+    return out
+
+
+def usage_failure_advice(*, record) -> list[dict]:
+    """What the user should change, in the guide's words, for one usage record.
+
+    Routing refusals are explained from the record's reason code (`groups.policy.Reason`), the
+    same code the relay refused with; nothing is inferred from the message."""
+    token = record.token
+    user_group = record.user.user_group
+    status = record.http_status
     token_groups = []
     if token is not None:
         token_groups = [token.select_group, *[f.group for f in token.fallbacks.select_related("group")]]
-    names = ", ".join(g.name for g in token_groups) or "your token's groups"
     out = []
     if record.status != "error" and status < 400:
         if record.fallback_used:
             out.append(
                 _advice(
                     "ok",
-                    f"This call succeeded through the fallback group {record.group_name}: "
-                    "the groups before it in the trace could not serve it.",
+                    _(
+                        "This call succeeded through the fallback group %(group)s: the groups before it "
+                        "in the trace could not serve it."
+                    )
+                    % {"group": record.group_name},
                 )
             )
         else:
-            out.append(_advice("ok", f"This call succeeded in the {record.group_name or 'select'} group."))
+            out.append(
+                _advice(
+                    "ok",
+                    _("This call succeeded in the %(group)s group.")
+                    % {"group": record.group_name or _("select")},
+                )
+            )
         return out
-    if status == 404 or "model_not_found" in code:
-        usable = fallback_token_groups(user_group=user_group)
-        offering = groups_offering(model_name=record.model_name, among=usable)
-        missing = [g for g in offering if g not in token_groups]
-        if missing:
-            first = missing[0].name
-            others = ", ".join(g.name for g in missing)
-            out.append(
-                _advice(
-                    "bad",
-                    f"Model {record.model_name} is not in {names}; offered by {others} — add {first} as a "
-                    f"fallback group on the token, or choose {first} as its select group.",
-                )
-            )
-        elif not Model.objects.filter(name=record.model_name).exists():
-            out.append(
-                _advice(
-                    "bad",
-                    f"There is no model called {record.model_name!r}. Check the spelling "
-                    "on the Prices & groups page.",
-                )
-            )
-        else:
-            out.append(
-                _advice(
-                    "bad",
-                    f"No group your user group ({user_group or 'none'}) may use offers "
-                    f"{record.model_name} right now.",
-                )
-            )
-    elif "rate_limit" in code:
-        out.append(
-            _advice(
-                "warn",
-                "This token or account has a requests-per-minute limit "
-                "set by an operator; "
-                "slow down, or ask for a higher limit.",
-            )
-        )
-    elif status == 429 or "saturated" in code or "saturated" in message:
-        out.append(
-            _advice(
-                "warn",
-                "“Current group's upstream is saturated” is not a limit on your account: "
-                "the upstream channel for this model in this group is busy.",
-            )
-        )
-        out.append(
-            _advice(
-                "info",
-                "Loosen client timeouts (60–120 s) and retry with exponential backoff "
-                "instead of immediate concurrent retries.",
-            )
-        )
-        alternatives = [
-            g
-            for g in groups_offering(
-                model_name=record.model_name, among=fallback_token_groups(user_group=user_group)
-            )
-            if g not in token_groups
-        ]
-        if alternatives:
-            out.append(
-                _advice(
-                    "info",
-                    f"Attach 1–2 fallback groups that offer {record.model_name}: "
-                    f"{', '.join(g.name for g in alternatives[:2])}.",
-                )
-            )
-        out.append(
-            _advice(
-                "info",
-                "Preview models (names like *-preview-*) have fluctuating capacity; for "
-                "steady high concurrency evaluate a more stable sibling model.",
-            )
-        )
-    elif status == 403 or "permission" in code:
-        model = Model.objects.filter(name=record.model_name).first()
-        tiers = user_group.model_tiers if user_group else []
-        if model is not None and model.tier not in tiers:
-            allowed = ", ".join(tiers) or "no"
-            out.append(
-                _advice(
-                    "bad",
-                    f"{model.name} is a {model.tier} model; your user group "
-                    f"({user_group or 'none'}) may call {allowed} models.",
-                )
-            )
-        elif token is not None and token.model_allowlist and record.model_name not in token.model_allowlist:
-            out.append(
-                _advice(
-                    "bad",
-                    f"{record.model_name} is not in the token's model allowlist — add it, "
-                    "or empty the allowlist to allow every model.",
-                )
-            )
-        elif token is not None and model is not None:
-            out.append(
-                _advice(
-                    "bad",
-                    f"The token's billing mode ({token.get_billing_mode_display()}) has no "
-                    f"price for {model.name}; switch it to “usage first” or “call first”.",
-                )
-            )
-        else:
-            out.append(_advice("bad", "This call was not permitted for this token."))
-    elif status == 402 or "quota" in code:
-        if "token" in code or "token" in message:
-            out.append(_advice("bad", "The token's quota is used up — raise or clear its quota."))
-        else:
-            out.append(_advice("bad", "Your balance does not cover this call — recharge your wallet."))
-    elif status == 401:
-        out.append(_advice("bad", "The key was missing, wrong, disabled or expired — check the token."))
-    elif status in (400, 413):
-        out.append(
-            _advice(
-                "bad", "The request itself was malformed or too large; the message below says which field."
-            )
-        )
-    elif status >= 500:
-        others = [
-            g.name
-            for g in groups_offering(
-                model_name=record.model_name, among=fallback_token_groups(user_group=user_group)
-            )
-            if g not in token_groups
-        ]
-        extra = (
-            f" Adding {others[0]} as a fallback group would add more channels for {record.model_name}."
-            if others
-            else ""
-        )
-        out.append(
-            _advice(
-                "warn",
-                "Every upstream channel tried for this call failed; you were not charged. "
-                f"Retry with backoff.{extra}",
-            )
-        )
+    reason = _record_reason(record, token)
+    out = _reason_advice(
+        reason, record=record, token=token, token_groups=token_groups, user_group=user_group
+    ) or _status_advice(record=record, token_groups=token_groups, user_group=user_group)
     if record.error_message:
-        out.append(_advice("info", f"Gateway message: {record.error_message}"))
+        out.append(_advice("info", _("Gateway message: %(message)s") % {"message": record.error_message}))
     return out

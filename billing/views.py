@@ -125,7 +125,7 @@ def prices(request):
             model=model, group=group, user_group_id=ug_id, bonus_percent=bonus
         )
         context["offered"] = model.name in offered.get(group.pk, [])
-        offering = groups_offering(model_name=model.name, among=fallback_token_groups(user_group=ug))
+        offering = groups_offering(model_name=model.name, user_group=ug)
         context["offering"] = offering
         context["comparison"] = [
             explain_price(model=model, group=g, user_group_id=ug_id, bonus_percent=bonus) for g in offering
@@ -143,12 +143,11 @@ def prices(request):
             context["quote_error"] = str(exc)
         if token is not None:
             route = [token.select_group, *[f.group for f in token.fallbacks.select_related("group")]]
-            offered.update(models_by_group(group_ids=[g.pk for g in route]))
+            offered = models_by_group(group_ids=[g.pk for g in route])
             context["route"] = [
                 {
                     "group": g,
-                    "offered": model.name
-                    in offered.get(g.pk, models_by_group(group_ids=[g.pk]).get(g.pk, [])),
+                    "offered": model.name in offered.get(g.pk, []),
                     "explanation": explain_price(
                         model=model, group=g, user_group_id=ug_id, bonus_percent=bonus
                     ),

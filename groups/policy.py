@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from billing.pricing import fits_billing_mode
 
-from .routing import ChannelInfo, TokenGroupInfo, ModelInfo, RoutingSnapshot
+from .routing import ChannelInfo, ModelInfo, RoutingSnapshot, TokenGroupInfo
 
 # Which channel kinds can serve an endpoint family.
 CHANNEL_KINDS = {
@@ -38,18 +38,8 @@ class Reason:
     BILLING_MODE = "billing_mode"  # the model has no price for the token's billing mode (403)
     NO_CHANNEL = "no_channel"  # every channel for the model is unhealthy (503)
     SATURATED = "saturated"  # every channel for the model is saturated (429)
-
-    ALL = (
-        NOT_OFFERED,
-        UNKNOWN_MODEL,
-        WRONG_ENDPOINT,
-        ACCESS,
-        ALLOWLIST,
-        TIER,
-        BILLING_MODE,
-        NO_CHANNEL,
-        SATURATED,
-    )
+    BALANCE = "balance"  # the wallet does not cover the hold (402)
+    TOKEN_QUOTA = "token_quota"  # the token's quota does not cover the hold (402)
 
 
 @dataclass(frozen=True)
@@ -123,7 +113,9 @@ def serving_channels(group: TokenGroupInfo, model: str, family: str | None = Non
     return tuple(c for c in group.channels_for(model) if c.kind in kinds)
 
 
-def offers(group: TokenGroupInfo, model: str, family: str | None = None, api_format: str | None = None) -> bool:
+def offers(
+    group: TokenGroupInfo, model: str, family: str | None = None, api_format: str | None = None
+) -> bool:
     return bool(serving_channels(group, model, family)) and (
         api_format is None or not group.api_formats or api_format in group.api_formats
     )
@@ -137,7 +129,16 @@ def group_models(snapshot: RoutingSnapshot, group_id: int) -> list[str]:
     return sorted(name for name in group.channels if name in snapshot.models and offers(group, name))
 
 
-def usable_groups(snapshot: RoutingSnapshot, user_group_id: int | None, *, fallback: bool) -> list[TokenGroupInfo]:
+def serving_groups(snapshot: RoutingSnapshot, model: str) -> list[TokenGroupInfo]:
+    """Every enabled group that offers the model, whoever may use it (operator views)."""
+    return sorted(
+        (g for g in snapshot.groups.values() if g.enabled and offers(g, model)), key=lambda g: g.name.lower()
+    )
+
+
+def usable_groups(
+    snapshot: RoutingSnapshot, user_group_id: int | None, *, fallback: bool
+) -> list[TokenGroupInfo]:
     """Groups a user group may pick as select groups (or, with fallback, attach as fallbacks)."""
     return sorted(
         (g for g in snapshot.groups.values() if may_use(snapshot, user_group_id, g, fallback=fallback)),

@@ -1,112 +1,106 @@
-"""Reads about who may use which token group, at which multiplier."""
+"""Reads about who may use which token group, at which multiplier, offering which models.
+
+Every answer comes from the routing policy (`groups.policy`) over the routing snapshot, the
+same rules the relay plans with; these helpers only hand back ORM rows for the console.
+"""
 
 from decimal import Decimal
 
 from django.db.models import QuerySet
 
+from . import policy
 from .models import GroupAccess, TokenGroup, UserGroup
+from .routing import get_snapshot
 
 
-def access_for(*, user_group_id: int | None, token_group: TokenGroup) -> GroupAccess | None:
-    if user_group_id is None:
-        return None
-    return GroupAccess.objects.filter(user_group_id=user_group_id, token_group=token_group).first()
+def _ug_id(user_group: UserGroup | None) -> int | None:
+    return user_group.pk if user_group else None
+
+
+def _rows(groups: list) -> list[TokenGroup]:
+    """ORM rows for policy groups, in the policy's order."""
+    by_id = TokenGroup.objects.in_bulk([g.id for g in groups])
+    return [by_id[g.id] for g in groups if g.id in by_id]
 
 
 def selectable_token_groups(*, user_group: UserGroup | None) -> QuerySet[TokenGroup]:
     """Groups a user of this user group may pick as a token's select group."""
-    if user_group is None:
-        return TokenGroup.objects.none()
-    return TokenGroup.objects.filter(
-        enabled=True,
-        fallback_only=False,
-        accesses__user_group=user_group,
-        accesses__fallback_only=False,
-    )
+    ids = [g.id for g in policy.usable_groups(get_snapshot(), _ug_id(user_group), fallback=False)]
+    return TokenGroup.objects.filter(pk__in=ids)
 
 
 def fallback_token_groups(*, user_group: UserGroup | None) -> QuerySet[TokenGroup]:
     """Groups a user of this user group may attach as fallback groups."""
-    if user_group is None:
-        return TokenGroup.objects.none()
-    return TokenGroup.objects.filter(enabled=True, accesses__user_group=user_group)
+    ids = [g.id for g in policy.usable_groups(get_snapshot(), _ug_id(user_group), fallback=True)]
+    return TokenGroup.objects.filter(pk__in=ids)
 
 
 def effective_multiplier(*, token_group: TokenGroup, user_group_id: int | None) -> Decimal:
     """The token group's multiplier, or this user group's override of it."""
-    access = access_for(user_group_id=user_group_id, token_group=token_group)
+    access = GroupAccess.objects.filter(user_group_id=user_group_id, token_group=token_group).first()
     if access is not None and access.multiplier_override is not None:
         return access.multiplier_override
     return token_group.multiplier
 
 
-def models_by_group(*, group_ids=None) -> dict[int, list[str]]:
-    """Names of the enabled models each token group offers through its enabled channels."""
-    from .models import ChannelModel
-
-    rows = ChannelModel.objects.filter(channel__enabled=True, model__enabled=True)
-    if group_ids is not None:
-        rows = rows.filter(channel__token_groups__in=list(group_ids))
-    out: dict[int, set[str]] = {}
-    for group_id, name in rows.values_list("channel__token_groups", "model__name"):
-        if group_id is not None:
-            out.setdefault(group_id, set()).add(name)
-    return {gid: sorted(names) for gid, names in out.items()}
+def models_by_group(*, group_ids) -> dict[int, list[str]]:
+    """Names of the models each token group offers (enabled, not auto-disabled channels)."""
+    snapshot = get_snapshot()
+    out = {gid: policy.group_models(snapshot, gid) for gid in group_ids}
+    return {gid: names for gid, names in out.items() if names}
 
 
-def groups_offering(*, model_name: str, among: QuerySet[TokenGroup] | None = None) -> list[TokenGroup]:
-    """Enabled token groups that offer a model (optionally only among some groups)."""
-    qs = among if among is not None else TokenGroup.objects.all()
-    return list(
-        qs.filter(
-            enabled=True,
-            channels__enabled=True,
-            channels__channel_models__model__name=model_name,
-            channels__channel_models__model__enabled=True,
-        ).distinct()
-    )
+def groups_offering(
+    *, model_name: str, user_group: UserGroup | None, fallback: bool = True
+) -> list[TokenGroup]:
+    """Groups this user group may use (with `fallback`, also as fallbacks) that offer a model."""
+    snapshot = get_snapshot()
+    return _rows(policy.groups_offering(snapshot, _ug_id(user_group), model_name, fallback=fallback))
+
+
+def groups_serving(*, model_name: str) -> list[TokenGroup]:
+    """Every enabled token group that offers a model (operator pages, price checks)."""
+    return _rows(policy.serving_groups(get_snapshot(), model_name))
+
+
+def group_catalog(*, user_group: UserGroup | None, fallback: bool = False) -> list[dict]:
+    """What a user may pick: each group with its multiplier for them, formats and models."""
+    snapshot = get_snapshot()
+    ug_id = _ug_id(user_group)
+    groups = policy.usable_groups(snapshot, ug_id, fallback=fallback)
+    return [
+        {
+            "group": row,
+            "multiplier": effective_multiplier(token_group=row, user_group_id=ug_id),
+            "formats": row.api_formats,
+            "models": policy.group_models(snapshot, row.pk),
+        }
+        for row in _rows(groups)
+    ]
 
 
 def token_callable_models(*, token) -> list[str]:
-    """Models this token can really call: offered by its groups, in its user group's tiers,
-    in its allowlist (if any) and priced for its billing mode."""
-    from billing.pricing import ModelPrice, fits_billing_mode
-
-    from .models import Model
-
-    group_ids = [token.select_group_id, *token.fallbacks.values_list("group_id", flat=True)]
-    offered = set()
-    for names in models_by_group(group_ids=group_ids).values():
-        offered.update(names)
-    user_group = token.user.user_group
-    tiers = set(user_group.model_tiers) if user_group else set()
-    allow = set(token.model_allowlist or [])
-    out = []
-    for model in Model.objects.filter(name__in=offered, enabled=True):
-        if model.tier not in tiers or (allow and model.name not in allow):
-            continue
-        if fits_billing_mode(ModelPrice.of(model), token.billing_mode):
-            out.append(model.name)
-    return sorted(out)
+    """Models this token can really call: exactly what `/v1/models` lists for it."""
+    return sorted(name for name, _ in policy.callable_models(get_snapshot(), policy.Caller.of_token(token)))
 
 
 def recommend_group(*, model, user_group: UserGroup | None) -> dict:
     """The guide's quick decision for one model: the cheapest group the user may select that
     offers it, plus other groups offering it as fallback candidates."""
-    ug_id = user_group.pk if user_group else None
-    selectable = groups_offering(model_name=model.name, among=selectable_token_groups(user_group=user_group))
-    fallbacks = groups_offering(model_name=model.name, among=fallback_token_groups(user_group=user_group))
+    snapshot = get_snapshot()
+    ug_id = _ug_id(user_group)
+    selectable = groups_offering(model_name=model.name, user_group=user_group, fallback=False)
+    fallbacks = groups_offering(model_name=model.name, user_group=user_group)
     priced = sorted(
         ((effective_multiplier(token_group=g, user_group_id=ug_id), g.sort_order, g) for g in selectable),
         key=lambda row: (row[0], row[1]),
     )
     best = priced[0][2] if priced else None
-    tier_ok = bool(user_group and model.tier in (user_group.model_tiers or []))
     return {
         "model": model,
         "group": best,
         "multiplier": priced[0][0] if priced else None,
         "alternatives": [g for _, _, g in priced[1:]],
         "fallbacks": [g for g in fallbacks if g != best],
-        "tier_ok": tier_ok,
+        "tier_ok": model.tier in snapshot.user_group_tiers.get(ug_id, frozenset()),
     }

@@ -31,7 +31,7 @@ from .models import (
     UserGroup,
 )
 from .saturation import channel_states, cooldown_remaining
-from .selectors import groups_offering, models_by_group
+from .selectors import groups_serving, models_by_group
 from .services import (
     channel_save,
     channel_set_enabled,
@@ -358,7 +358,7 @@ def models_list(request):
 
 def _preview_rows(model: Model) -> list[dict]:
     """The final price of a model in every enabled token group (base multipliers, no bonus)."""
-    offering = {g.pk for g in groups_offering(model_name=model.name)} if model.name else set()
+    offering = {g.pk for g in groups_serving(model_name=model.name)} if model.name else set()
     rows = []
     for group in TokenGroup.objects.filter(enabled=True):
         explanation = explain_price(model=model, group=group, user_group_id=None, bonus_percent=NO_BONUS)
@@ -376,7 +376,7 @@ def model_edit(request, pk: int | None = None):
         price_changed = model is not None and any(data[f] != getattr(model, f) for f in PRICE_FIELDS)
         if price_changed and request.POST.get("confirm") != "1":
             after = form.unsaved(model)
-            groups = groups_offering(model_name=model.name) or list(TokenGroup.objects.filter(enabled=True))
+            groups = groups_serving(model_name=model.name) or list(TokenGroup.objects.filter(enabled=True))
             pairs = [
                 (
                     g.name,

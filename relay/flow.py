@@ -142,12 +142,14 @@ class Call:
                 "insufficient_quota",
                 "This key's quota is used up (the call may cost up to "
                 f"¥{amount_micro / 1_000_000:.4f}). Raise the token quota or use another key.",
+                reason=Reason.TOKEN_QUOTA,
             ) from None
         except InsufficientBalance:
             raise RelayError(
                 "insufficient_quota",
                 f"Insufficient balance: this call may cost up to ¥{amount_micro / 1_000_000:.4f}. "
                 "Please recharge.",
+                reason=Reason.BALANCE,
             ) from None
         self.held = True
 

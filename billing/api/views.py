@@ -22,7 +22,7 @@ from billing.selectors import (
     usd_cny_rate,
 )
 from billing.services import bonus_tier_delete, bonus_tier_save, setting_set, wallet_recharge
-from groups.selectors import fallback_token_groups, groups_offering
+from groups.selectors import fallback_token_groups, groups_offering, groups_serving
 from tokens.models import BillingMode, Token
 
 from .serializers import (
@@ -148,10 +148,11 @@ class PriceQuoteView(APIView):
                 return _invalid("group", f"Your user group may not use the {data['group'].name} group.")
             candidates = [data["group"]]
             mode = data.get("billing_mode", BillingMode.USAGE_FIRST)
-        offering = {g.pk for g in groups_offering(model_name=model.name)}
+        offering = {g.pk for g in groups_serving(model_name=model.name)}
         group = next((g for g in candidates if g.pk in offering), None)
         if group is None:
-            names = ", ".join(g.name for g in groups_offering(model_name=model.name, among=usable)) or "none"
+            offering = groups_offering(model_name=model.name, user_group=user.user_group)
+            names = ", ".join(g.name for g in offering) or "none"
             tried = ", ".join(g.name for g in candidates)
             return _invalid(
                 "model", f"{model.name} is not offered by {tried}; groups you may use that do: {names}."
