@@ -100,6 +100,9 @@ MODELS = {
     ),
     "text-embedding-3-small": ("text", "standard", dict(input_usd_per_mtok=D("0.02"))),
     "nano-banana-pro": ("image", "standard", dict(usd_per_call=D("0.134"))),
+    # Nano Banana under Google's names, for Gemini-native clients (/v1beta/models/...:generateContent).
+    "gemini-2.5-flash-image": ("image", "standard", dict(usd_per_call=D("0.039"))),
+    "gemini-3-pro-image-preview": ("image", "standard", dict(usd_per_call=D("0.134"))),
     "veo-3.1": ("video", "standard", dict(usd_per_call=D("3.2"))),
     "sora-2": ("video", "standard", dict(usd_per_second=D("0.1"))),
     "wan-2.5": ("video", "standard", dict(usd_per_second=D("0.05"))),
@@ -117,7 +120,14 @@ CHANNELS = {
     "domestic": ("openai", DOMESTIC, ["ClaudeCode", "Default"], 0),
     "openai-official": (
         "openai",
-        ["gpt-5.1", "text-embedding-3-small", "nano-banana-pro", "veo-3.1"],
+        [
+            "gpt-5.1",
+            "text-embedding-3-small",
+            "nano-banana-pro",
+            "gemini-2.5-flash-image",
+            "gemini-3-pro-image-preview",
+            "veo-3.1",
+        ],
         ["Default"],
         0,
     ),

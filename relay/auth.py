@@ -62,7 +62,9 @@ def extract_key(request) -> str | None:
             return key
     elif header.startswith("sk-"):
         return header
-    key = request.headers.get("x-api-key", "").strip()
+    key = request.headers.get("x-api-key", "").strip() or request.headers.get("x-goog-api-key", "").strip()
+    if not key and request.path.startswith("/v1beta/"):
+        key = request.GET.get("key", "").strip()  # Gemini clients may send the key in the URL
     return key or None
 
 
