@@ -67,6 +67,9 @@ def test_claude_code_on_a_domestic_model(live, tmp_path):
     sent = [r["body"] for r in live.sim.requests("domestic") if r["path"].endswith("/chat/completions")]
     assert sent, "no converted request reached the OpenAI-format channel"
     assert all(m["role"] in ("system", "user", "assistant", "tool") for b in sent for m in b["messages"])
+    # what broke before: Claude Code's system messages inside `messages`, and its effort setting
+    assert any(m["role"] == "system" for b in sent for m in b["messages"][1:])
+    assert any(b.get("reasoning_effort") in ("low", "medium", "high") for b in sent)
     assert any(b.get("tools") for b in sent), "Claude Code's default toolset did not reach the upstream"
 
 
