@@ -144,9 +144,16 @@ def _last_text(messages: list) -> tuple[str, bool]:
     message = messages[-1]
     content = message.get("content")
     if isinstance(content, str):
-        return content, False
-    has_result = any(b.get("type") == "tool_result" for b in content)
-    return "\n".join(_block_text(b)[0] for b in content), has_result
+        return content, _ran_a_tool(messages)
+    return "\n".join(_block_text(b)[0] for b in content), _ran_a_tool(messages)
+
+
+def _ran_a_tool(messages: list) -> bool:
+    """A conversation that already ran a tool gets text: one tool round each, as agents' loops end."""
+    return any(
+        isinstance(m.get("content"), list) and any(b.get("type") == "tool_result" for b in m["content"])
+        for m in messages
+    )
 
 
 def _chosen_tool(body: dict, has_result: bool) -> tuple[dict | None, bool]:

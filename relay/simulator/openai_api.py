@@ -202,6 +202,11 @@ def analyse_chat(call: Call) -> tuple[int, int, str]:
     return max(total, 1), cached, _last_text(messages)
 
 
+def _answers_tool_results(messages: list) -> bool:
+    """A conversation that already ran a tool gets text: one tool round each, as agents' loops end."""
+    return any(isinstance(m, dict) and m.get("role") == "tool" for m in messages)
+
+
 def _chosen_tool(body: dict) -> dict | None:
     """The function to call, or None when the model should answer with text."""
     tools = body.get("tools")
@@ -211,7 +216,7 @@ def _chosen_tool(body: dict) -> dict | None:
         raise BadRequest("Invalid 'tools': expected an array of objects.", param="tools")
     messages = body["messages"]
     choice = body.get("tool_choice", "auto")
-    if choice == "none" or messages[-1].get("role") == "tool":
+    if choice == "none" or _answers_tool_results(messages):
         return None
     if isinstance(choice, dict):
         name = (choice.get("function") or {}).get("name")
