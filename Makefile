@@ -7,7 +7,7 @@ PORT ?= 8000
 SIM_PORT ?= 8100
 export PORT SIM_PORT
 
-.PHONY: install clients demo test lint check pytest lock bench soak clean
+.PHONY: install clients demo test lint check pytest lock bench soak clean messages messages-check
 
 install: $(VENV)/.installed
 
@@ -27,10 +27,21 @@ demo: install
 	$(PY) manage.py seed_demo
 	exec scripts/demo
 
-lint: install
+lint: install messages-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/vulture
+
+# Console translations: refresh locale/*/django.po from the code and templates, then compile
+# the .mo files that are committed (a fresh machine needs no gettext to run the console).
+MESSAGES_IGNORE := --ignore=.venv --ignore=bench --ignore=soak --ignore=tests --ignore=staticfiles --ignore=var
+messages: install
+	$(PY) manage.py makemessages -l zh_Hans --no-location $(MESSAGES_IGNORE)
+	$(PY) manage.py compilemessages -l zh_Hans
+
+# The committed .mo must be the compiled .po, with no untranslated or fuzzy entry left.
+messages-check:
+	scripts/check_messages
 
 check: install
 	$(PY) manage.py makemigrations --check --dry-run

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 PAGE_SIZE = 25
 
@@ -19,7 +20,7 @@ def staff_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_staff:
-            raise PermissionDenied("Operator pages are for staff only.")
+            raise PermissionDenied(_("Operator pages are for staff only."))
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -36,20 +37,20 @@ def _friendly(form) -> None:
     from django import forms
 
     form.auto_id = "filter_%s"
-    labels = {"date_from": "From", "date_to": "Until", "ordering": "Sort by"}
+    labels = {"date_from": _("From"), "date_to": _("Until"), "ordering": _("Sort by")}
     for name, field in form.fields.items():
         if name in labels:
             field.label = labels[name]
         widget = field.widget
         if isinstance(widget, forms.NullBooleanSelect):
-            widget.choices = [("unknown", "any"), ("true", "yes"), ("false", "no")]
+            widget.choices = [("unknown", _("any")), ("true", _("yes")), ("false", _("no"))]
         elif str(getattr(field, "empty_label", "") or "").startswith("---"):
-            field.empty_label = "default" if name == "ordering" else "any"
+            field.empty_label = _("default") if name == "ordering" else _("any")
             widget.choices = list(field.choices)
         elif isinstance(field, forms.ChoiceField):
             choices = list(field.choices)
             if choices and choices[0][0] == "" and str(choices[0][1]).startswith("---"):
-                field.choices = [("", "any"), *choices[1:]]
+                field.choices = [("", _("any")), *choices[1:]]
     form._bound_fields_cache.clear()  # labels are copied into bound fields when first used
 
 

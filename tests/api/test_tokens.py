@@ -184,3 +184,16 @@ def test_anonymous_cannot_list_tokens(demo):
 @pytest.mark.parametrize("pk", ["abc", "99999999999999999999999", "-1", "1.5"])
 def test_odd_ids_are_404(as_alice, pk):
     assert as_alice.get(f"/api/v1/tokens/{pk}/").status_code == 404
+
+
+def test_fallback_cap_in_the_api(as_alice, alice, settings):
+    settings.TOKEN_MAX_FALLBACK_GROUPS = 2
+    body = {
+        "name": "ci",
+        "select_group": "ClaudeCode",
+        "fallback_groups": ["Default", "Sora2Official", "Wan"],
+    }
+    response = as_alice.post("/api/v1/tokens/", body, format="json")
+    assert response.status_code == 400
+    assert "At most 2 fallback groups" in response.content.decode()
+    assert not Token.objects.filter(user=alice).exists()

@@ -1,5 +1,7 @@
 """Token pages: list, create/edit dialog, key shown once, roll, toggle, delete, examples."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -220,3 +222,68 @@ def test_openai_only_group_has_no_anthropic_examples(c, customer, groups):
     assert "model&quot;: &quot;sora-2" in page or '"model": "sora-2"' in page or "sora-2" in page
     assert "ANTHROPIC_BASE_URL" not in page
     assert "does not accept the Anthropic format" in page
+
+
+def test_fallback_cap_in_the_form(c, customer, groups, settings):
+    settings.TOKEN_MAX_FALLBACK_GROUPS = 2
+    three = [groups[n].pk for n in ("Default", "Sora2Official", "Wan")]
+    response = c.post("/tokens/new/", _form(groups, fallback_groups=three))
+    assert response.status_code == 200
+    assert "Choose at most 2 fallback groups." in response.content.decode()
+    assert not customer.tokens.exists()
+    response = c.post("/tokens/new/", _form(groups, fallback_groups=three[:2]))
+    assert response.status_code == 302 and customer.tokens.count() == 1
+
+
+def test_fallback_cap_in_the_service_is_configurable(customer, groups, settings):
+    from django.core.exceptions import ValidationError
+
+    from tokens.services import token_create
+
+    fallbacks = [groups["Default"], groups["Sora2Official"]]
+    settings.TOKEN_MAX_FALLBACK_GROUPS = 1
+    with pytest.raises(ValidationError) as exc:
+        token_create(user=customer, name="x", select_group=groups["ClaudeCode"], fallback_groups=fallbacks)
+    assert "At most 1 fallback group" in str(exc.value.message_dict["fallback_groups"])
+    settings.TOKEN_MAX_FALLBACK_GROUPS = 2
+    token, _ = token_create(
+        user=customer, name="x", select_group=groups["ClaudeCode"], fallback_groups=fallbacks
+    )
+    assert token.fallbacks.count() == 2
+
+
+def test_reorder_without_javascript_moves_a_group_and_saves_nothing(c, customer, groups):
+    order = [groups[n].pk for n in ("Default", "Sora2Official", "Wan")]
+    data = _form(groups, fallback_groups=[order[0], order[1]], fallback_order=order)
+    response = c.post("/tokens/new/", {**data, "move": f"down:{order[0]}"})
+    assert response.status_code == 200 and not customer.tokens.exists()
+    html = response.content.decode()
+    positions = [html.index(f'name="fallback_order" value="{pk}"') for pk in order]
+    assert positions[1] < positions[0] < positions[2]  # Sora2Official, Default, Wan
+    assert 'value="laptop"' in html  # what was typed is kept
+    checked = re.findall(r'name="fallback_groups" value="(\d+)"[^>]*checked', html)
+    assert checked == [str(order[1]), str(order[0])]
+    # Saving the reordered form keeps the new order.
+    response = c.post("/tokens/new/", _form(groups, fallback_groups=[order[1], order[0]]))
+    token = customer.tokens.get()
+    assert [f.group.name for f in token.fallbacks.order_by("position")] == ["Sora2Official", "Default"]
+
+
+def test_reorder_without_javascript_on_edit(c, cc_token, groups):
+    order = [groups["Default"].pk, groups["Wan"].pk]
+    data = _form(groups, name="cc", fallback_groups=order, fallback_order=order)
+    response = c.post(f"/tokens/{cc_token.pk}/edit/", {**data, "move": f"up:{order[1]}"})
+    html = response.content.decode()
+    at = [html.index(f'name="fallback_order" value="{pk}"') for pk in order]
+    assert at[1] < at[0]
+    assert [f.group.name for f in cc_token.fallbacks.all()] == ["Default"]  # unchanged until saved
+
+
+def test_groups_without_models_or_channels_are_not_offered(c, customer, groups, user_groups):
+    from groups.models import GroupAccess, TokenGroup
+
+    empty = TokenGroup.objects.create(name="EmptyGroup")
+    GroupAccess.objects.create(user_group=user_groups["default"], token_group=empty)
+    html = c.get("/tokens/new/").content.decode()
+    assert "EmptyGroup" not in html
+    assert "Default" in html
