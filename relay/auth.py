@@ -57,6 +57,8 @@ def extract_key(request) -> str | None:
         key = header[7:].strip()
         if key:
             return key
+    elif header.startswith("sk-") and " " not in header:
+        return header  # apiyi's own Sora/Veo samples send the bare key
     key = request.headers.get("x-api-key", "").strip()
     return key or None
 

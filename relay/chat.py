@@ -82,8 +82,11 @@ def max_tokens_of(body: dict, *keys: str) -> int | None:
 class ChatRequest:
     """The client's chat request and its upstream form for each channel kind (converted once)."""
 
-    def __init__(self, body: dict, api_format: str, client_headers, *, model: str, stream: bool):
+    def __init__(
+        self, body: dict, api_format: str, client_headers, *, model: str, stream: bool, beta: bool = False
+    ):
         self.body = body
+        self.beta = beta  # Anthropic's `?beta=true` (Claude Code sends it): kept on Anthropic channels
         self.api_format = api_format
         self.client_headers = client_headers
         self.model = model
@@ -116,7 +119,10 @@ class ChatRequest:
             body = dict(self.upstream_body(channel.kind), model=channel.upstream_model(self.model))
         except ConversionError as exc:
             raise RelayError("invalid_request", str(exc)) from None
-        return UPSTREAM_PATHS[channel.kind], orjson.dumps(body), headers_for(channel, self.client_headers)
+        path = UPSTREAM_PATHS[channel.kind]
+        if self.beta and channel.kind == "anthropic":
+            path += "?beta=true"
+        return path, orjson.dumps(body), headers_for(channel, self.client_headers)
 
 
 def upstream_client_error(status: int, raw: bytes) -> RelayError:
@@ -168,7 +174,8 @@ async def handle_chat(request, call: Call, body: dict) -> HttpResponse:
     call.plan = plan_route(
         snapshot=call.snapshot, token=call.token, model_name=model, family="chat", api_format=call.api_format
     )
-    chat = ChatRequest(body, call.api_format, request.headers, model=model, stream=stream)
+    beta = request.GET.get("beta") == "true"
+    chat = ChatRequest(body, call.api_format, request.headers, model=model, stream=stream, beta=beta)
     prompt_chars = chat.prompt_chars
     estimate = hold_estimate(
         model=call.plan.model,
