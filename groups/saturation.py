@@ -6,7 +6,10 @@ Kept in the Django cache (Redis in production, local memory in the embedded defa
 - probe verdicts (healthy, saturated, failing, auth_error).
 
 A channel is saturated while in-flight ≥ max concurrency, while cooling down, or while
-its latest probe verdict says saturated.
+its latest probe verdict says saturated. A channel held saturated only by the probe is
+half-open: at most one real call per `HALF_OPEN_S` (across processes) may try it, and a
+success puts it back in rotation at once, so customers are not refused longer than the
+upstream was.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ INFLIGHT_TTL = 600  # a crashed process's in-flight counts expire instead of lea
 DEFAULT_COOLDOWN_S = 5.0
 MAX_COOLDOWN_S = 300.0
 VERDICT_TTL = 3600
+HALF_OPEN_S = 2  # one real call per channel per this many seconds tries a probe-held channel
 
 
 class Verdict:
@@ -59,6 +63,10 @@ def _probe_count_key(channel_id: int, verdict: str) -> str:
 
 def _probe_next_key(channel_id: int) -> str:
     return f"sat:probe_next:{channel_id}"
+
+
+def _trial_key(channel_id: int) -> str:
+    return f"sat:trial:{channel_id}"
 
 
 def counter_incr(key: str) -> int:
@@ -142,8 +150,11 @@ def channel_states(channel_ids: list[int]) -> dict[int, dict]:
         keys[_inflight_key(cid)] = (cid, "inflight")
         keys[_cooldown_key(cid)] = (cid, "cooldown_until")
         keys[_verdict_key(cid)] = (cid, "verdict")
+        keys[_trial_key(cid)] = (cid, "trial_at")
     values = cache.get_many(list(keys))
-    out = {cid: {"inflight": 0, "cooldown_until": None, "verdict": None} for cid in channel_ids}
+    out = {
+        cid: {"inflight": 0, "cooldown_until": None, "verdict": None, "trial_at": None} for cid in channel_ids
+    }
     for key, value in values.items():
         cid, field = keys[key]
         out[cid][field] = value
@@ -158,6 +169,38 @@ def is_saturated(state: dict, max_concurrency: int, now: float | None = None) ->
         return True
     verdict = state.get("verdict")
     return bool(verdict and verdict.get("verdict") == Verdict.SATURATED)
+
+
+def held_by_probe(state: dict, max_concurrency: int, now: float | None = None) -> bool:
+    """Saturated only because the probe says so: no cool-down, a free slot. Half-open."""
+    now = time.time() if now is None else now
+    verdict = state.get("verdict")
+    if not (verdict and verdict.get("verdict") == Verdict.SATURATED):
+        return False
+    if max_concurrency and int(state.get("inflight") or 0) >= max_concurrency:
+        return False
+    return not (state.get("cooldown_until") and float(state["cooldown_until"]) > now)
+
+
+def half_open_wait(state: dict, now: float | None = None) -> float:
+    """Seconds until a held channel's next real-call trial may start (0: now)."""
+    now = time.time() if now is None else now
+    trial_at = state.get("trial_at")
+    return max(float(trial_at) + HALF_OPEN_S - now, 0.0) if trial_at else 0.0
+
+
+def half_open_claim(channel_id: int, now: float | None = None) -> bool:
+    """Take the one trial a held channel allows per HALF_OPEN_S; atomic across processes."""
+    now = time.time() if now is None else now
+    return bool(cache.add(_trial_key(channel_id), now, HALF_OPEN_S))
+
+
+def half_open_succeeded(channel_id: int) -> None:
+    """A real call got through a held channel: the upstream recovered, route to it again."""
+    verdict = verdict_get(channel_id)
+    if verdict and verdict.get("verdict") == Verdict.SATURATED:
+        verdict_set(channel_id, Verdict.HEALTHY, observed="real_call")
+    cooldown_clear(channel_id)
 
 
 def upstream_429_counted(channel_id: int) -> None:

@@ -60,8 +60,8 @@ def extract_key(request) -> str | None:
         key = header[7:].strip()
         if key:
             return key
-    elif header.startswith("sk-"):
-        return header
+    elif header.startswith("sk-") and " " not in header:
+        return header  # apiyi's own Sora/Veo samples send the bare key
     key = request.headers.get("x-api-key", "").strip() or request.headers.get("x-goog-api-key", "").strip()
     if not key and request.path.startswith("/v1beta/"):
         key = request.GET.get("key", "").strip()  # Gemini clients may send the key in the URL

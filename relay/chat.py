@@ -91,7 +91,7 @@ class ChatRequest:
         self, body: dict, api_format: str, client_headers, *, model: str, stream: bool, beta: bool = False
     ):
         self.body = body
-        self.beta = beta  # Anthropic's `?beta=true`: passed on to Anthropic channels
+        self.beta = beta  # Anthropic's `?beta=true` (Claude Code sends it): kept on Anthropic channels
         self.api_format = api_format
         self.client_headers = client_headers
         self.model = model
@@ -173,14 +173,8 @@ async def handle_chat(request, call: Call, body: dict) -> HttpResponse:
     call.plan = plan_route(
         snapshot=call.snapshot, token=call.token, model_name=model, family="chat", api_format=call.api_format
     )
-    chat = ChatRequest(
-        body,
-        call.api_format,
-        request.headers,
-        model=model,
-        stream=stream,
-        beta=request.GET.get("beta") == "true",
-    )
+    beta = request.GET.get("beta") == "true"
+    chat = ChatRequest(body, call.api_format, request.headers, model=model, stream=stream, beta=beta)
     prompt_chars = chat.prompt_chars
     estimate = hold_estimate(
         model=call.plan.model,

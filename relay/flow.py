@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,14 @@ from billing.pricing import Charge, Usage
 from billing.services import InsufficientBalance, QuotaExceeded
 from groups.policy import Reason
 from groups.routing import ChannelInfo, RoutingSnapshot
-from groups.saturation import cooldown_start, inflight_acquire, inflight_release
+from groups.saturation import (
+    HALF_OPEN_S,
+    cooldown_start,
+    half_open_claim,
+    half_open_succeeded,
+    inflight_acquire,
+    inflight_release,
+)
 
 from . import services, upstream
 from .accounting import usage_fields
@@ -262,7 +270,15 @@ class Call:
             if candidates.saturated:
                 wait = candidates.retry_after_s
                 retry_after = wait if retry_after is None else min(retry_after, wait)
-            for channel in candidates.ready:
+            trials = []
+            for channel in candidates.held:
+                if half_open_claim(channel.id):
+                    trials.append(channel)
+                else:
+                    self.attempt(step, channel, "saturated", 0, now)
+                    wait = candidates.held_wait_s.get(channel.id) or float(HALF_OPEN_S)
+                    retry_after = wait if retry_after is None else min(retry_after, wait)
+            for channel in candidates.ready + trials:
                 if not inflight_acquire(channel.id, channel.max_concurrency):
                     self.attempt(step, channel, "saturated", 0, time.monotonic())
                     continue
@@ -281,11 +297,16 @@ class Call:
                 except BaseException:
                     inflight_release(channel.id)
                     raise
+                if channel in trials:
+                    half_open_succeeded(channel.id)
                 self.attempt(step, channel, "ok", served.response.status, started)
                 return served
         if saturated_only:
             raise RelayError(
-                "saturated", SATURATED_MESSAGE, retry_after=int(retry_after or 1) + 1, reason=Reason.SATURATED
+                "saturated",
+                SATURATED_MESSAGE,
+                retry_after=math.ceil(retry_after or 1),
+                reason=Reason.SATURATED,
             )
         last = self.trace[-1]["outcome"] if self.trace else ""
         if all(a["outcome"] in ("unhealthy", "saturated") for a in self.trace):

@@ -1,20 +1,24 @@
 """Order the channels of one group for one call.
 
 Highest priority first, weighted random within a priority, skipping channels that are
-saturated (in-flight at max concurrency, cooling down after a 429, probe says saturated)
-or that the probe found failing. Live state comes from `groups.saturation` in one cache
-round trip per group.
+saturated (in-flight at max concurrency, cooling down after a 429) or that the probe found
+failing. Channels the probe alone holds saturated are `held`: the caller may try one when
+it wins the channel's half-open trial. Live state comes from `groups.saturation` in one
+cache round trip per group.
+
+`retry_after_s` is the honest earliest time a retry can succeed: the end of a cool-down,
+or the next half-open trial of a held channel — never a guess shorter than that.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 
 from groups.routing import ChannelInfo
-from groups.saturation import Verdict, channel_states, is_saturated
+from groups.saturation import Verdict, channel_states, half_open_wait, held_by_probe, is_saturated
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class Candidates:
     saturated: list[ChannelInfo]
     unhealthy: list[ChannelInfo]
     retry_after_s: float
+    held: list[ChannelInfo] = field(default_factory=list)
+    held_wait_s: dict[int, float] = field(default_factory=dict)
 
 
 def weighted_order(channels: list[ChannelInfo], rng: random.Random) -> list[ChannelInfo]:
@@ -36,13 +42,17 @@ def order_channels(
     rng = rng or random
     now = time.time() if now is None else now
     states = channel_states([c.id for c in channels])
-    ready, saturated, unhealthy = [], [], []
+    ready, saturated, unhealthy, held = [], [], [], []
+    held_wait = {}
     retry_after = None
     for channel in channels:
         state = states[channel.id]
         verdict = (state.get("verdict") or {}).get("verdict")
         if verdict in (Verdict.FAILING, Verdict.AUTH_ERROR):
             unhealthy.append(channel)
+        elif held_by_probe(state, channel.max_concurrency, now):
+            held.append(channel)
+            held_wait[channel.id] = half_open_wait(state, now)
         elif is_saturated(state, channel.max_concurrency, now):
             saturated.append(channel)
             wait = _wait_s(state, now)
@@ -53,14 +63,13 @@ def order_channels(
     by_priority = sorted(ready, key=lambda c: -c.priority)
     for _, tier in groupby(by_priority, key=lambda c: c.priority):
         ordered.extend(weighted_order(list(tier), rng))
-    return Candidates(ordered, saturated, unhealthy, retry_after or 1.0)
+    held.sort(key=lambda c: -c.priority)
+    return Candidates(ordered, saturated, unhealthy, retry_after or 1.0, held, held_wait)
 
 
 def _wait_s(state: dict, now: float) -> float:
+    """A cool-down ends at a known time; a full channel frees a slot when any call ends."""
     until = state.get("cooldown_until")
     if until and float(until) > now:
         return float(until) - now
-    verdict = state.get("verdict") or {}
-    if verdict.get("retry_after_s"):
-        return float(verdict["retry_after_s"])
     return 1.0

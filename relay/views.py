@@ -93,7 +93,7 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
                     await call.fail(error)
                 response = error.response(fmt, request_id)
             response["X-Request-Id"] = request_id
-            response["request-id"] = request_id  # the header the Anthropic SDK reads
+            response["request-id"] = request_id  # the Anthropic SDK's `request_id` reads this one
             return response
 
         @lean
