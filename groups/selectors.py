@@ -63,22 +63,6 @@ def groups_serving(*, model_name: str) -> list[TokenGroup]:
     return _rows(policy.serving_groups(get_snapshot(), model_name))
 
 
-def group_catalog(*, user_group: UserGroup | None, fallback: bool = False) -> list[dict]:
-    """What a user may pick: each group with its multiplier for them, formats and models."""
-    snapshot = get_snapshot()
-    ug_id = _ug_id(user_group)
-    groups = policy.usable_groups(snapshot, ug_id, fallback=fallback)
-    return [
-        {
-            "group": row,
-            "multiplier": effective_multiplier(token_group=row, user_group_id=ug_id),
-            "formats": row.api_formats,
-            "models": policy.group_models(snapshot, row.pk),
-        }
-        for row in _rows(groups)
-    ]
-
-
 def token_callable_models(*, token) -> list[str]:
     """Models this token can really call: exactly what `/v1/models` lists for it."""
     return sorted(name for name, _ in policy.callable_models(get_snapshot(), policy.Caller.of_token(token)))
