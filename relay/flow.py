@@ -272,7 +272,8 @@ class Call:
                 retry_after = wait if retry_after is None else min(retry_after, wait)
             trials = []
             for channel in candidates.held:
-                if half_open_claim(channel.id):
+                # A held channel gets a trial call only when its group has no ready channel left.
+                if not candidates.ready and half_open_claim(channel.id):
                     trials.append(channel)
                 else:
                     self.attempt(step, channel, "saturated", 0, now)
