@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 MICRO = 1_000_000
 
@@ -28,13 +29,13 @@ class Wallet(models.Model):
 
 
 class LedgerKind(models.TextChoices):
-    HOLD = "hold", "Hold"
-    RELEASE = "release", "Release"
-    CHARGE = "charge", "Charge"
-    REFUND = "refund", "Refund"
-    RECHARGE = "recharge", "Recharge"
-    BONUS = "bonus", "Recharge bonus"
-    ADJUSTMENT = "adjustment", "Adjustment"
+    HOLD = "hold", _("Hold")
+    RELEASE = "release", _("Release")
+    CHARGE = "charge", _("Charge")
+    REFUND = "refund", _("Refund")
+    RECHARGE = "recharge", _("Recharge")
+    BONUS = "bonus", _("Recharge bonus")
+    ADJUSTMENT = "adjustment", _("Adjustment")
 
 
 class LedgerEntry(models.Model):
@@ -149,10 +150,10 @@ class Setting(models.Model):
 
 
 class UsageStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCESS = "success", "Success"
-    PARTIAL = "partial", "Partial (stream cut)"
-    ERROR = "error", "Error"
+    PENDING = "pending", _("Pending")
+    SUCCESS = "success", _("Success")
+    PARTIAL = "partial", _("Partial (stream cut)")
+    ERROR = "error", _("Error")
 
 
 class UsageRecord(models.Model):

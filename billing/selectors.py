@@ -130,6 +130,70 @@ def ledger_for_user(*, user):
     return LedgerEntry.objects.filter(wallet__user=user)
 
 
+@dataclass(frozen=True)
+class LedgerRow:
+    """One line a person reads: a call's hold, release, charge and refund folded together,
+    or one recharge, bonus or adjustment on its own."""
+
+    request_id: str | None
+    at: object
+    amount_micro: int
+    balance_after_micro: int
+    kind: str
+    memo: str
+    lines: tuple
+
+
+def _row_kind(kinds: set[str]) -> str:
+    if kinds & {LedgerKind.HOLD, LedgerKind.RELEASE, LedgerKind.CHARGE, LedgerKind.REFUND}:
+        if LedgerKind.REFUND in kinds:
+            return "refunded"
+        if LedgerKind.CHARGE in kinds:
+            return "charged"
+        return "released" if LedgerKind.RELEASE in kinds else "held"
+    return next(iter(kinds))
+
+
+def folded_ledger(entries, *, newest_first: bool = True):
+    """Ledger lines grouped per call, as a queryset of `key`/`last_id` rows to paginate;
+    `ledger_rows` turns one page of it into `LedgerRow`s."""
+    from django.db.models import CharField, Max, Value
+    from django.db.models.functions import Cast, Coalesce, Concat
+
+    key = Coalesce("request_id", Concat(Value("#"), Cast("id", CharField())))
+    rows = entries.order_by().values(key=key).annotate(last_id=Max("id"))
+    return rows.order_by("-last_id" if newest_first else "last_id")
+
+
+def ledger_rows(entries, page_rows) -> list[LedgerRow]:
+    """The page's rows with their lines (from the same scoped `entries`): one query whatever
+    the page size."""
+    keys = [r["key"] for r in page_rows]
+    request_ids = [k for k in keys if not k.startswith("#")]
+    ids = [int(k[1:]) for k in keys if k.startswith("#")]
+    lines: dict[str, list] = {}
+    for e in entries.filter(Q(request_id__in=request_ids) | Q(pk__in=ids)).order_by("id"):
+        lines.setdefault(e.request_id or f"#{e.pk}", []).append(e)
+    out = []
+    for key in keys:
+        group = lines.get(key, [])
+        if not group:
+            continue
+        last = group[-1]
+        out.append(
+            LedgerRow(
+                request_id=last.request_id,
+                at=last.created_at,
+                amount_micro=sum(e.amount_micro for e in group),
+                balance_after_micro=last.balance_after_micro,
+                kind=_row_kind({e.kind for e in group}),
+                memo=next((e.memo for e in group if e.memo), ""),
+                lines=tuple(group),
+            )
+        )
+    return out
+
+
 def balance_summary(*, user) -> dict:
     """Balance in RMB with its USD equivalent at the operator's rate."""
     wallet = Wallet.objects.filter(user=user).first()

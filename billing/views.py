@@ -14,6 +14,7 @@ from django.db import IntegrityError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.console import paginate, render_list, staff_required
@@ -35,7 +36,9 @@ from .quotes import explain_price, quote_usage
 from .selectors import (
     balance_summary,
     best_bonus_percent,
+    folded_ledger,
     ledger_for_user,
+    ledger_rows,
     usage_failure_advice,
     usage_for_user,
     usd_cny_rate,
@@ -168,18 +171,19 @@ def _usage_filter(request):
         required=False,
         coerce=int,
         empty_value=None,
-        choices=[("", "any token")]
+        label=_("Token"),
+        choices=[("", _("any token"))]
         + [(t.pk, t.name) for t in Token.objects.filter(user=request.user).only("pk", "name")],
     )
     mine = usage_for_user(user=request.user).order_by()
     for name, column in (("model", "model_name"), ("group", "group_name")):
         values = sorted(v for v in mine.values_list(column, flat=True).distinct() if v)
         fields[name] = forms.ChoiceField(
-            required=False, label=fields[name].label, choices=[("", "any"), *[(v, v) for v in values]]
+            required=False, label=fields[name].label, choices=[("", _("any")), *[(v, v) for v in values]]
         )
     for name in ("date_from", "date_to"):
         fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
-    fields["fallback_used"].widget.choices = [("", "any"), ("true", "yes"), ("false", "no")]
+    fields["fallback_used"].widget.choices = [("", _("any")), ("true", _("yes")), ("false", _("no"))]
     return filt
 
 
@@ -285,10 +289,12 @@ def why(request):
 @login_required
 def wallet(request):
     filt = LedgerEntryFilter(request.GET, queryset=ledger_for_user(user=request.user))
+    page = paginate(request, folded_ledger(filt.qs, newest_first=request.GET.get("ordering") != "created_at"))
     context = {
         "balance": balance_summary(user=request.user),
         "filter": filt,
-        "page": paginate(request, filt.qs),
+        "page": page,
+        "rows": ledger_rows(filt.qs, page),
         "tiers": RechargeBonusTier.objects.all(),
         "form": RechargeForm(),
         "recharges": Recharge.objects.filter(user=request.user)[:5],

@@ -16,12 +16,18 @@ def _group(value: Decimal, places: int) -> str:
     return f"{q:,.{places}f}"
 
 
+def _signed(symbol: str, value: Decimal, places: int) -> str:
+    """'-¥1.50', never '¥-1.50': the sign leads, as in every bank statement."""
+    text = _group(value, places)
+    return f"-{symbol}{text[1:]}" if text.startswith("-") else f"{symbol}{text}"
+
+
 @register.filter
 def yuan(micro, places=2):
     """Micro-yuan as '¥1,234.56' (places=6 for per-call costs)."""
     if micro in (None, ""):
         return "—"
-    return f"¥{_group(Decimal(int(micro)) / MICRO, int(places))}"
+    return _signed("¥", Decimal(int(micro)) / MICRO, int(places))
 
 
 @register.filter
@@ -29,14 +35,14 @@ def cny(value, places=6):
     """A Decimal RMB amount, trailing zeros kept to `places` for tables of unit prices."""
     if value in (None, ""):
         return "—"
-    return f"¥{_group(Decimal(str(value)), int(places))}"
+    return _signed("¥", Decimal(str(value)), int(places))
 
 
 @register.filter
 def usd(value, places=4):
     if value in (None, ""):
         return "—"
-    return f"${_group(Decimal(str(value)), int(places))}"
+    return _signed("$", Decimal(str(value)), int(places))
 
 
 @register.filter

@@ -71,11 +71,36 @@ def test_catalogue_has_no_empty_or_fuzzy_entry_and_the_mo_is_current():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-CUSTOMER_PAGES = ["/tokens/", "/tokens/new/", "/tokens/{token}/", "/tokens/{token}/edit/", "/preferences/"]
+CUSTOMER_PAGES = [
+    "/",
+    "/tokens/",
+    "/tokens/new/",
+    "/tokens/{token}/",
+    "/tokens/{token}/edit/",
+    "/preferences/",
+    "/wallet/",
+    "/usage/",
+    "/usage/req_zh_ok/",
+    "/usage/req_zh_failed/",
+    "/why/?request_id=req_zh_failed",
+    "/why/?request_id=req_zh_ok",
+    "/why/?request_id=req_nobody",
+]
 
 
 @pytest.mark.parametrize("path", CUSTOMER_PAGES)
-def test_customer_pages_in_chinese_show_no_english_msgid(zh_client, cc_token, path):
+def test_customer_pages_in_chinese_show_no_english_msgid(zh_client, customer, cc_token, make_usage, path):
+    make_usage(customer, cc_token, request_id="req_zh_ok", model_name="deepseek-v4", cost_micro=21600)
+    make_usage(
+        customer,
+        cc_token,
+        request_id="req_zh_failed",
+        failed=True,
+        status="error",
+        http_status=429,
+        error_code="upstream_saturated",
+        refusal_reason="saturated",
+    )
     response = zh_client.get(path.format(token=cc_token.pk))
     assert response.status_code == 200
     html = response.content.decode()

@@ -55,3 +55,38 @@ def test_htmx_preview_partial(customer):
         .content.decode()
     )
     assert page.lstrip().startswith('<div id="preview">') and "+20%" in page
+
+
+def _call_lines(user, request_id, *, held, charged):
+    """A settled call's hold, release and charge, as the ledger writes them."""
+    from billing.models import LedgerEntry, LedgerKind
+
+    wallet = user.wallet
+    balance = wallet.balance_micro
+    for kind, amount in ((LedgerKind.HOLD, -held), (LedgerKind.RELEASE, held), (LedgerKind.CHARGE, -charged)):
+        balance += amount
+        LedgerEntry.objects.create(
+            wallet=wallet, kind=kind, amount_micro=amount, balance_after_micro=balance, request_id=request_id
+        )
+
+
+def test_ledger_folds_each_call_into_one_line(customer, outsider):
+    _call_lines(customer, "req_folded", held=5_000_000, charged=1_234_567)
+    _call_lines(outsider, "req_other", held=9_000_000, charged=9_000_000)
+    page = _client(customer).get("/wallet/").content.decode()
+    results = page.split('<div id="results">')[1]
+    assert results.count('data-testid="ledger-row"') == 3  # the call, the recharge, its bonus
+    call_row = results.split('data-testid="ledger-row"')[1]
+    assert "req_folded" in call_row and "-¥1.234567" in call_row and "3 ledger lines" in call_row
+    assert "Hold" in call_row and "Release" in call_row and "Charge" in call_row
+    assert "req_other" not in page
+
+
+def test_ledger_rows_are_paged_after_folding(customer):
+    for n in range(30):
+        _call_lines(customer, f"req_{n:02}", held=1_000, charged=500)
+    c = _client(customer)
+    first = c.get("/wallet/").content.decode().split('<div id="results">')[1]
+    assert "req_29" in first and "req_00" not in first
+    oldest = c.get("/wallet/?ordering=created_at").content.decode().split('<div id="results">')[1]
+    assert oldest.split('data-testid="ledger-row"')[1].count("recharge test-") == 1
