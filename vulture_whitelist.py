@@ -118,3 +118,8 @@ TimeZoneMiddleware  # accounts/middleware.py
 email_template_name  # accounts/views.py
 subject_template_name  # accounts/views.py
 success_url  # accounts/views.py
+
+# Read only by templates.
+_.value_micro  # billing/charts.py (templates/billing/spend.html)
+_.show_label  # billing/charts.py
+_.cx  # billing/charts.py

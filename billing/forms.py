@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .pricing import to_micro
 
@@ -42,3 +43,24 @@ class RateForm(forms.Form):
         decimal_places=4,
         help_text="Every RMB price = official USD price × this rate × group multiplier.",
     )
+
+
+class SpendRangeForm(forms.Form):
+    """A date range of at most a year, in the user's local dates."""
+
+    MAX_DAYS = 366
+
+    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("Until"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end:
+            if start > end:
+                raise forms.ValidationError(_("The start date is after the end date."))
+            if (end - start).days >= self.MAX_DAYS:
+                raise forms.ValidationError(
+                    _("Choose a range of at most %(days)s days.") % {"days": self.MAX_DAYS}
+                )
+        return data

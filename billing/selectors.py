@@ -112,6 +112,39 @@ def usage_by_group(*, user, days: int = 7) -> list[dict]:
     ]
 
 
+def spend_report(*, user, start, end) -> dict:
+    """Spend between two local dates (inclusive): per day, per model and per token."""
+    from datetime import timedelta
+
+    from django.db.models import Count, F
+    from django.db.models.functions import TruncDate
+
+    from .models import UsageRecord
+
+    rows = UsageRecord.objects.filter(user=user, created_at__date__gte=start, created_at__date__lte=end)
+    per_day = dict(
+        rows.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(t=Sum("cost_micro"))
+        .values_list("day", "t")
+    )
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+    def by(column):
+        return list(
+            rows.values(name=F(column))
+            .annotate(calls=Count("id"), cost_micro=Sum("cost_micro", default=0))
+            .order_by("-cost_micro", "name")
+        )
+
+    return {
+        "days": [(day, per_day.get(day) or 0) for day in days],
+        "by_model": by("model_name"),
+        "by_token": by("token_name"),
+        "total_micro": sum(v or 0 for v in per_day.values()),
+    }
+
+
 def recent_failures(*, user, limit: int = 5):
     from .models import UsageRecord, UsageStatus
 

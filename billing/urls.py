@@ -7,6 +7,7 @@ app_name = "billing"
 urlpatterns = [
     path("prices/", views.prices, name="prices"),
     path("usage/", views.usage_list, name="usage"),
+    path("usage/spend/", views.spend, name="spend"),
     path("usage/export.csv", views.usage_export, name="usage_export"),
     path("usage/<str:request_id>/", views.usage_detail, name="usage_detail"),
     path("why/", views.why, name="why"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import uuid
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django import forms
@@ -14,10 +15,12 @@ from django.db import IntegrityError
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.console import paginate, render_list, staff_required
+from accounts.templatetags.console import yuan
 from groups.models import Model
 from groups.selectors import (
     fallback_token_groups,
@@ -28,8 +31,9 @@ from groups.selectors import (
 )
 from tokens.models import Token
 
+from .charts import bar_chart
 from .filters import LedgerEntryFilter, UsageRecordFilter
-from .forms import BonusTierForm, RateForm, RechargeForm
+from .forms import BonusTierForm, RateForm, RechargeForm, SpendRangeForm
 from .models import Recharge, RechargeBonusTier
 from .pricing import BillingBasis, ModelPrice, PricingError, Usage, billing_basis, format_cny, to_micro
 from .quotes import explain_price, quote_usage
@@ -39,6 +43,7 @@ from .selectors import (
     folded_ledger,
     ledger_for_user,
     ledger_rows,
+    spend_report,
     usage_failure_advice,
     usage_for_user,
     usd_cny_rate,
@@ -234,6 +239,29 @@ CSV_COLUMNS = [
     "latency_ms",
     "error_code",
 ]
+
+
+@login_required
+def spend(request):
+    """Spend charts over a date range: per day (bars with an axis), per model and per token."""
+    today = timezone.localdate()
+    initial = {"date_from": today - timedelta(days=29), "date_to": today}
+    form = SpendRangeForm(request.GET if "date_from" in request.GET else None, initial=initial)
+    start, end = (
+        (form.cleaned_data["date_from"], form.cleaned_data["date_to"])
+        if form.is_valid()
+        else (
+            initial["date_from"],
+            initial["date_to"],
+        )
+    )
+    report = spend_report(user=request.user, start=start, end=end)
+    points = [
+        (day.strftime("%m-%d"), f"{date_format(day, 'SHORT_DATE_FORMAT')}: {yuan(micro, 4)}", micro)
+        for day, micro in report["days"]
+    ]
+    context = {"form": form, "report": report, "chart": bar_chart(points), "start": start, "end": end}
+    return render(request, "billing/spend.html", context)
 
 
 @login_required

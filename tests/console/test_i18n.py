@@ -80,6 +80,7 @@ CUSTOMER_PAGES = [
     "/preferences/",
     "/wallet/",
     "/usage/",
+    "/usage/spend/",
     "/usage/req_zh_ok/",
     "/usage/req_zh_failed/",
     "/why/?request_id=req_zh_failed",
