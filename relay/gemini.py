@@ -19,6 +19,7 @@ from .chat import handle_chat, parse_body
 from .convert.errors import ConversionError
 from .convert.gemini import (
     ChatToGeminiStream,
+    camelize,
     chat_to_gemini,
     gemini_prompt,
     gemini_to_chat,
@@ -28,7 +29,7 @@ from .convert.gemini import (
 )
 from .convert.sse import encode_sse
 from .convert.usage import estimate_tokens, request_chars
-from .endpoints import handle_images
+from .endpoints import MAX_IMAGES, handle_images
 from .errors import RelayError, json_response
 from .flow import Call
 from .planner import plan_route
@@ -81,7 +82,12 @@ async def handle_generate(request, call: Call, model: str, *, stream: bool) -> H
 async def _generate_image(request, call: Call, body: dict, model: str, *, stream: bool, sse: bool):
     """Nano Banana: one image from the last user turn's text, as inline base64 data."""
     prompt = _converted(gemini_prompt, body)
-    images = {"model": model, "prompt": prompt, "n": 1, "response_format": "b64_json"}
+    images = dict(
+        _image_options(camelize(body).get("generationConfig") or {}),
+        model=model,
+        prompt=prompt,
+        response_format="b64_json",
+    )
 
     def render(data: dict) -> HttpResponse:
         out = images_to_gemini(data, model=model)
@@ -92,6 +98,36 @@ async def _generate_image(request, call: Call, body: dict, model: str, *, stream
         return json_response([out])
 
     return await handle_images(request, call, images, render=render)
+
+
+# Gemini's aspect ratios as the OpenAI images sizes that carry them.
+SIZES = {"1:1": "1024x1024", "3:2": "1536x1024", "2:3": "1024x1536", "16:9": "1792x1024", "9:16": "1024x1792"}
+
+
+def _image_options(config: dict) -> dict:
+    """`candidateCount` and `imageConfig.aspectRatio` as the images call's `n` and `size`."""
+    if config.get("temperature") is not None:
+        raise RelayError(
+            "invalid_request",
+            "'generationConfig.temperature' cannot be carried to an image model on this route.",
+        )
+    n = config.get("candidateCount", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_IMAGES:
+        raise RelayError("invalid_request", f"'generationConfig.candidateCount' must be 1 to {MAX_IMAGES}.")
+    out: dict = {"n": n}
+    image_config = config.get("imageConfig") or {}
+    if not isinstance(image_config, dict):
+        raise RelayError("invalid_request", "'generationConfig.imageConfig' must be an object.")
+    for key, value in image_config.items():
+        if key == "aspectRatio" and value in SIZES:
+            out["size"] = SIZES[value]
+        else:
+            raise RelayError(
+                "invalid_request",
+                f"'generationConfig.imageConfig.{key}' = {value!r} cannot be carried by this route "
+                f"(aspectRatio one of {', '.join(SIZES)}).",
+            )
+    return out
 
 
 async def handle_count_tokens(request, call: Call, model: str) -> HttpResponse:

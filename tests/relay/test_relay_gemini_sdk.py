@@ -223,3 +223,38 @@ def test_unknown_paths_under_v1beta_answer_gemini_json(live):
         assert resp.json()["error"]["status"] == "NOT_FOUND"
     anonymous = requests.get(f"{live.url}/v1beta/nothing-here", timeout=30)
     assert anonymous.status_code == 401 and anonymous.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+def test_image_options_reach_the_upstream_or_are_refused(live, reconciled):
+    client = gemini(live)
+    response = client.models.generate_content(
+        model="gemini-2.5-flash-image",
+        contents="two foxes",
+        config=types.GenerateContentConfig(
+            candidate_count=2, image_config=types.ImageConfig(aspect_ratio="16:9")
+        ),
+    )
+    parts = response.candidates[0].content.parts
+    assert sum(1 for p in parts if p.inline_data) == 2
+    sent = live.sim.requests("openai-official")[-1]["body"]
+    assert (sent["size"], sent["n"]) == ("1792x1024", 2)
+    rec = live.record(request_id(response))
+    assert (rec.images, rec.cost_micro) == (2, 2 * FLASH_IMAGE_CALL_MICRO)
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(
+            model="gemini-2.5-flash-image",
+            contents="a fox",
+            config=types.GenerateContentConfig(image_config=types.ImageConfig(image_size="4K")),
+        )
+    assert caught.value.code == 400 and "imageConfig.imageSize" in caught.value.message
+
+
+def test_image_model_refuses_temperature_and_takes_snake_case(live, reconciled):
+    headers = {"x-goog-api-key": live.key}
+    body = dict(HELLO, generation_config={"temperature": 0.5})
+    resp = requests.post(_url(live, "gemini-2.5-flash-image"), headers=headers, json=body, timeout=30)
+    assert resp.status_code == 400 and "temperature" in resp.json()["error"]["message"]
+    body = dict(HELLO, generation_config={"image_config": {"aspect_ratio": "9:16"}})
+    resp = requests.post(_url(live, "gemini-2.5-flash-image"), headers=headers, json=body, timeout=30)
+    assert resp.status_code == 200
+    assert live.sim.requests("openai-official")[-1]["body"]["size"] == "1024x1792"
