@@ -154,6 +154,7 @@ def test_key_in_the_query_string_and_in_x_goog_api_key(live, reconciled):
     missing = requests.post(_url(live, "gpt-5.1"), json=HELLO, timeout=30)
     assert missing.status_code == 401
     assert missing.json()["error"]["status"] == "UNAUTHENTICATED"
+    assert "x-goog-api-key" in missing.json()["error"]["message"]
 
 
 def test_stream_without_alt_sse_is_one_json_array(live, reconciled):
