@@ -259,3 +259,22 @@ def test_image_model_refuses_temperature_and_takes_snake_case(live, reconciled):
     resp = requests.post(_url(live, "gemini-2.5-flash-image"), headers=headers, json=body, timeout=30)
     assert resp.status_code == 200
     assert live.sim.requests("openai-official")[-1]["body"]["size"] == "1024x1792"
+
+
+def test_stream_cut_midway_ends_with_a_gemini_error_and_is_billed_partial(live, reconciled):
+    live.sim.configure(upstream="*", error="cut_stream", output_tokens=200)
+    resp = requests.post(
+        _url(live, "claude-sonnet-4-5", "streamGenerateContent"),
+        params={"key": live.key, "alt": "sse"},
+        json={
+            "contents": [{"parts": [{"text": "write a long story"}]}],
+            "generationConfig": {"maxOutputTokens": 400},
+        },
+        timeout=30,
+    )
+    events = [line for line in resp.text.splitlines() if line.startswith("data: ")]
+    assert len(events) > 2 and '"text":"' in events[0]
+    assert events[-1].startswith('data: {"error"')
+    assert '"status":"UNAVAILABLE"' in events[-1]
+    rec = live.settled(resp.headers["X-Request-Id"])
+    assert rec.status == "partial" and rec.cost_micro > 0
