@@ -1,11 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from apiyi_admin import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("relay.urls")),
+    re_path(r"^v1beta(?:/|$)", include("relay.gemini_urls")),
     path("api/", include("apiyi_admin.api_urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -139,10 +139,12 @@ async def authenticate(request) -> TokenInfo:
     """The token behind the request's key; a database query only on a cache miss."""
     raw = extract_key(request)
     if not raw:
-        raise RelayError(
-            "invalid_api_key",
-            "Missing API key. Send it as 'Authorization: Bearer sk-…' or 'x-api-key: sk-…'.",
+        where = (
+            "'x-goog-api-key: sk-…', '?key=sk-…' or 'Authorization: Bearer sk-…'"
+            if request.path.startswith("/v1beta")
+            else "'Authorization: Bearer sk-…' or 'x-api-key: sk-…'"
         )
+        raise RelayError("invalid_api_key", f"Missing API key. Send it as {where}.")
     if not raw.startswith(KEY_PREFIX) or len(raw) > 200:
         raise RelayError("invalid_api_key", "Invalid API key. Check the sk- key on your token page.")
     key_hash = hash_key(raw)

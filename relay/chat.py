@@ -88,9 +88,18 @@ class ChatRequest:
     """The client's chat request and its upstream form for each channel kind (converted once)."""
 
     def __init__(
-        self, body: dict, api_format: str, client_headers, *, model: str, stream: bool, beta: bool = False
+        self,
+        body: dict,
+        api_format: str,
+        client_headers,
+        *,
+        model: str,
+        stream: bool,
+        beta: bool = False,
+        client=None,
     ):
         self.body = body
+        self.client = client  # a client format built on chat (Gemini): converts answers back
         self.beta = beta  # Anthropic's `?beta=true` (Claude Code sends it): kept on Anthropic channels
         self.api_format = api_format
         self.client_headers = client_headers
@@ -159,8 +168,11 @@ async def first_chunk(response: aiohttp.ClientResponse):
     return ("ok", response.status, chunk)
 
 
-async def handle_chat(request, call: Call, body: dict) -> HttpResponse:
-    """POST /v1/chat/completions and POST /v1/messages."""
+async def handle_chat(request, call: Call, body: dict, *, client=None) -> HttpResponse:
+    """POST /v1/chat/completions and POST /v1/messages.
+
+    A client format built on chat (`client`, e.g. Gemini's generateContent) hands in its request
+    already converted to an OpenAI chat body; its answer and stream are converted back by it."""
     model = require_model(body)
     call.model_name = model
     messages = body.get("messages")
@@ -168,13 +180,16 @@ async def handle_chat(request, call: Call, body: dict) -> HttpResponse:
         raise RelayError("invalid_request", "'messages' must be a non-empty array.", param="messages")
     stream = body.get("stream") is True
     call.stream = stream
-    keys = ("max_completion_tokens", "max_tokens") if call.api_format == "openai" else ("max_tokens",)
+    chat_format = "openai" if client is not None else call.api_format
+    keys = ("max_completion_tokens", "max_tokens") if chat_format == "openai" else ("max_tokens",)
     max_tokens = max_tokens_of(body, *keys)
     call.plan = plan_route(
-        snapshot=call.snapshot, token=call.token, model_name=model, family="chat", api_format=call.api_format
+        snapshot=call.snapshot, token=call.token, model_name=model, family="chat", api_format=chat_format
     )
     beta = request.GET.get("beta") == "true"
-    chat = ChatRequest(body, call.api_format, request.headers, model=model, stream=stream, beta=beta)
+    chat = ChatRequest(
+        body, chat_format, request.headers, model=model, stream=stream, beta=beta, client=client
+    )
     prompt_chars = chat.prompt_chars
     estimate = hold_estimate(
         model=call.plan.model,
@@ -235,6 +250,8 @@ async def finish_nonstream(call: Call, chat: ChatRequest, served: Served, data: 
             out = anthropic_message_to_openai_chat(data, model=chat.model)
         else:
             out = openai_chat_to_anthropic_message(data, model=chat.model)
+        if chat.client is not None:
+            out = chat.client.answer(out)
     except ConversionError as exc:
         await call.settle(
             served=served,
@@ -270,6 +287,15 @@ async def finish_nonstream(call: Call, chat: ChatRequest, served: Served, data: 
 def stream_converter(chat: ChatRequest, channel_kind: str):
     from .convert import streams
 
+    if chat.client is not None:
+        from .convert.chain import ChainedStream
+
+        inner = (
+            streams.OpenAIPassthroughStream(True)
+            if channel_kind == "openai"
+            else streams.AnthropicToOpenAIStream(chat.model, True)
+        )
+        return ChainedStream(inner, chat.client.stream())
     if chat.api_format == "openai":
         if channel_kind == "openai":
             return streams.OpenAIPassthroughStream(chat.include_usage)
@@ -318,7 +344,10 @@ class ChatStream:
         self._finished = False
 
     def response(self) -> HttpResponse:
-        resp = SettlingStreamingResponse(self, content_type="text/event-stream; charset=utf-8")
+        content_type = (
+            self.chat.client.content_type if self.chat.client else "text/event-stream; charset=utf-8"
+        )
+        resp = SettlingStreamingResponse(self, content_type=content_type)
         resp["Cache-Control"] = "no-cache"
         resp["X-Accel-Buffering"] = "no"
         return resp

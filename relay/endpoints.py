@@ -9,6 +9,7 @@ from groups.policy import callable_models
 
 from .accounting import charge_for, estimated_usage, hold_estimate
 from .chat import detached, read_json, require_model, upstream_client_error
+from .convert.errors import ConversionError
 from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
 from .flow import Call
@@ -74,7 +75,11 @@ def _simple_build(path: str, body: dict, model: str):
     return build
 
 
-async def _relay_openai_json(call: Call, body: dict, *, path: str, family: str, usage_of, **hold_kwargs):
+async def _relay_openai_json(
+    call: Call, body: dict, *, path: str, family: str, usage_of, render=None, **hold_kwargs
+):
+    """Plan, hold, dispatch and settle one OpenAI JSON call; `render` turns the upstream answer
+    into the client's response (default: the answer itself, with the client's model name)."""
     model = require_model(body)
     call.model_name = model
     call.plan = plan_route(
@@ -95,6 +100,10 @@ async def _relay_openai_json(call: Call, body: dict, *, path: str, family: str, 
         outcome, status, data = served.result
         if outcome == "error":
             raise upstream_client_error(status, data)
+        try:
+            response = render(data) if render is not None else None
+        except ConversionError as exc:
+            raise RelayError("upstream", f"The upstream answer could not be converted: {exc}") from None
         usage, estimated = usage_of(data)
         charge = charge_for(
             model=call.plan.model,
@@ -106,7 +115,9 @@ async def _relay_openai_json(call: Call, body: dict, *, path: str, family: str, 
         await call.settle(
             served=served, usage=usage, charge=charge, status="success", http_status=200, estimated=estimated
         )
-        return json_response(dict(data, model=model) if "model" in data else data)
+        if response is None:
+            response = json_response(dict(data, model=model) if "model" in data else data)
+        return response
 
     return await detached(call, run())
 
@@ -137,7 +148,7 @@ async def handle_embeddings(request, call: Call, body: dict):
     )
 
 
-async def handle_images(request, call: Call, body: dict):
+async def handle_images(request, call: Call, body: dict, *, render=None):
     if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
         raise RelayError("invalid_request", "'prompt' must be a non-empty string.", param="prompt")
     n = body.get("n", 1)
@@ -150,5 +161,5 @@ async def handle_images(request, call: Call, body: dict):
         return Usage(images=count, calls=max(count, 1)), not isinstance(images, list)
 
     return await _relay_openai_json(
-        call, body, path="/images/generations", family="images", usage_of=usage_of, images=n
+        call, body, path="/images/generations", family="images", usage_of=usage_of, render=render, images=n
     )
