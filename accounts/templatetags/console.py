@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 register = template.Library()
 
@@ -92,3 +94,60 @@ def sort_link(context, field):
 def sort_mark(context, field):
     current = context["request"].GET.get("ordering", "")
     return "▲" if current == field else "▼" if current == f"-{field}" else ""
+
+
+# A price line's unit as stored on the usage record → how a person counts it.
+_PLAIN_UNITS = {
+    "1M tokens": (1_000_000, lambda n: ngettext("%(n)s token", "%(n)s tokens", n)),
+    "second": (1, lambda n: ngettext("%(n)s second", "%(n)s seconds", n)),
+    "image": (1, lambda n: ngettext("%(n)s image", "%(n)s images", n)),
+    "call": (1, lambda n: ngettext("%(n)s call", "%(n)s calls", n)),
+}
+
+
+@register.filter
+def plain_units(line):
+    """'1,234 tokens', not '0.001234 × 1M tokens'."""
+    scale, words = _PLAIN_UNITS.get(line.get("unit"), (None, None))
+    if scale is None:
+        return f"{line.get('units')} × {line.get('unit')}"
+    count = Decimal(str(line.get("units"))) * scale
+    n = int(count) if count == count.to_integral_value() else count.normalize()
+    return words(n) % {"n": f"{n:,}"}
+
+
+@register.filter
+def per_unit(line):
+    """The official price's unit: '/ 1M tokens', '/ second'."""
+    labels = {
+        "1M tokens": _("per 1M tokens"),
+        "second": _("per second"),
+        "image": _("per image"),
+        "call": _("per call"),
+    }
+    return labels.get(line.get("unit"), line.get("unit"))
+
+
+@register.filter
+def price_line_label(label):
+    labels = {
+        "input tokens": _("input tokens"),
+        "output tokens": _("output tokens"),
+        "cache_read tokens": _("cache read tokens"),
+        "cache_write tokens": _("cache write tokens"),
+        "video seconds": _("video seconds"),
+        "images": _("images"),
+        "calls": _("calls"),
+    }
+    return labels.get(label, label)
+
+
+@register.filter
+def billing_basis_label(basis):
+    labels = {
+        "tokens": _("tokens"),
+        "seconds": _("seconds of video"),
+        "images": _("images"),
+        "call": _("call"),
+    }
+    return labels.get(basis, basis)

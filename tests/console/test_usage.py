@@ -95,3 +95,30 @@ def test_csv_export_neutralises_formulas(customer, cc_token, make_usage):
     body = b"".join(_client(customer).get("/usage/export.csv").streaming_content).decode()
     row = next(csv.DictReader(io.StringIO(body)))
     assert row["model"] == "'=HYPERLINK(1)"
+
+
+def test_price_lines_count_in_plain_units(customer, cc_token, make_usage):
+    breakdown = dict(
+        BREAKDOWN,
+        lines=[
+            {
+                "label": "input tokens",
+                "units": "0.000002",
+                "unit": "1M tokens",
+                "usd_per_unit": "3",
+                "cny": "0.000043",
+            },
+            {
+                "label": "output tokens",
+                "units": "0.001234",
+                "unit": "1M tokens",
+                "usd_per_unit": "15",
+                "cny": "0.13",
+            },
+        ],
+    )
+    make_usage(customer, cc_token, request_id="req_plain", cost_micro=130043, price_breakdown=breakdown)
+    page = _client(customer).get("/usage/req_plain/").content.decode()
+    table = page.split('data-testid="price-breakdown"')[1].split("</table>")[0]
+    assert "2 tokens" in table and "1,234 tokens" in table
+    assert "× 1M tokens" not in table and "per 1M tokens" in table
