@@ -123,6 +123,13 @@ class ChatRequest:
             path += "?beta=true"
         return path, orjson.dumps(body), headers_for(channel, self.client_headers)
 
+    def answer(self, out: dict) -> dict:
+        """The client's answer from the chat answer (client-format endpoints built on chat reshape it)."""
+        return out
+
+    def stream_converter(self, channel_kind: str):
+        return stream_converter(self, channel_kind)
+
 
 def upstream_client_error(status: int, raw: bytes) -> RelayError:
     """A 4xx the upstream blamed on the request itself: passed on in the client's format."""
@@ -159,8 +166,8 @@ async def first_chunk(response: aiohttp.ClientResponse):
     return ("ok", response.status, chunk)
 
 
-async def handle_chat(request, call: Call, body: dict) -> HttpResponse:
-    """POST /v1/chat/completions and POST /v1/messages."""
+async def handle_chat(request, call: Call, body: dict, *, chat_type=ChatRequest) -> HttpResponse:
+    """POST /v1/chat/completions and POST /v1/messages (and, via `chat_type`, formats built on chat)."""
     model = require_model(body)
     call.model_name = model
     messages = body.get("messages")
@@ -174,7 +181,7 @@ async def handle_chat(request, call: Call, body: dict) -> HttpResponse:
         snapshot=call.snapshot, token=call.token, model_name=model, family="chat", api_format=call.api_format
     )
     beta = request.GET.get("beta") == "true"
-    chat = ChatRequest(body, call.api_format, request.headers, model=model, stream=stream, beta=beta)
+    chat = chat_type(body, call.api_format, request.headers, model=model, stream=stream, beta=beta)
     prompt_chars = chat.prompt_chars
     estimate = hold_estimate(
         model=call.plan.model,
@@ -235,6 +242,7 @@ async def finish_nonstream(call: Call, chat: ChatRequest, served: Served, data: 
             out = anthropic_message_to_openai_chat(data, model=chat.model)
         else:
             out = openai_chat_to_anthropic_message(data, model=chat.model)
+        out = chat.answer(out)
     except ConversionError as exc:
         await call.settle(
             served=served,
@@ -310,7 +318,7 @@ class ChatStream:
         self.chat = chat
         self.served = served
         self.prompt_chars = prompt_chars
-        self.converter = stream_converter(chat, served.channel.kind)
+        self.converter = chat.stream_converter(served.channel.kind)
         self.parser = SSEParser()
         self.status = "success"
         self.error = ""
