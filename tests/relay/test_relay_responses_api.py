@@ -79,6 +79,44 @@ def test_stream_events_end_with_completed_and_usage(live, reconciled):
     assert rec.cost_micro == expected_cost("claude-sonnet-4-5", rec, "0.95")
 
 
+@pytest.mark.parametrize("model", ["gpt-5.1", "claude-sonnet-4-5"])
+def test_structured_output_and_effort_reach_either_upstream(live, reconciled, model):
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        population: int
+
+    parsed = live.openai().responses.parse(
+        model=model, input="a city, as JSON", text_format=City, reasoning={"effort": "low"}
+    )
+    assert isinstance(parsed.output_parsed, City)
+    channel = "openai-official" if model == "gpt-5.1" else "claude-official"
+    sent = live.sim.requests(channel)[-1]["body"]
+    if model == "gpt-5.1":
+        assert sent["response_format"]["json_schema"]["schema"]["required"] == ["name", "population"]
+        assert sent["reasoning_effort"] == "low"
+    else:
+        assert sent["output_config"]["format"]["schema"]["required"] == ["name", "population"]
+        assert sent["thinking"]["type"] == "enabled"
+
+
+@pytest.mark.parametrize("model", ["gpt-5.1", "claude-sonnet-4-5"])
+def test_cut_stream_ends_with_response_failed_and_is_billed_partial(live, reconciled, model):
+    live.sim.configure(upstream="*", error="cut_stream", output_tokens=200)
+    raw = live.openai().responses.with_raw_response.create(
+        model=model, input="write a long story about relays", stream=True
+    )
+    events = list(raw.parse())
+    assert events[-1].type == "response.failed" and events[-1].response.status == "failed"
+    assert "response.completed" not in [e.type for e in events]
+    assert any(e.type == "response.output_text.delta" for e in events)
+    rec = live.settled(raw.headers["x-request-id"])
+    assert (rec.status, rec.endpoint) == ("partial", "/v1/responses") and rec.cost_micro > 0
+    with pytest.raises(openai.NotFoundError):  # a failed response is not stored
+        live.openai().responses.retrieve(events[-1].response.id)
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_function_calling_round_trip(live, reconciled, stream):
     client = live.openai()
