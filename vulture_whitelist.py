@@ -95,16 +95,6 @@ reset_cache  # groups/crypto.py
 # Refund: a ledger kind in DESIGN.md, exercised by tests/foundation; no caller until the ledger module.
 wallet_refund  # billing/services.py
 
-# Responses API converters (tests/relay/test_convert_client_formats.py): the
-# /v1/responses endpoint that calls them is the open part of issue 12.
-responses_to_chat  # relay/convert/openai_responses.py
-chat_to_responses  # relay/convert/openai_responses.py
-output_text  # relay/convert/openai_responses.py
-ChatToResponsesStream  # relay/convert/openai_responses.py
-responses_error_event  # relay/convert/openai_responses.py
-history_for  # relay/response_store.py
-store  # relay/response_store.py
-fetch  # relay/response_store.py
 
 # Named by dotted path in settings.py, or class attributes Django's auth views read.
 console_locale  # accounts/context_processors.py

@@ -96,10 +96,8 @@ class ChatRequest:
         model: str,
         stream: bool,
         beta: bool = False,
-        client=None,
     ):
         self.body = body
-        self.client = client  # a client format built on chat (Gemini): converts answers back
         self.beta = beta  # Anthropic's `?beta=true` (Claude Code sends it): kept on Anthropic channels
         self.api_format = api_format
         self.client_headers = client_headers
@@ -131,6 +129,15 @@ class ChatRequest:
         if self.beta and channel.kind == "anthropic":
             path += "?beta=true"
         return path, orjson.dumps(body), headers_for(channel, self.client_headers)
+
+    stream_content_type = "text/event-stream; charset=utf-8"
+
+    def answer(self, out: dict) -> dict:
+        """The client's answer from the chat answer (client-format endpoints built on chat reshape it)."""
+        return out
+
+    def stream_converter(self, channel_kind: str):
+        return stream_converter(self, channel_kind)
 
 
 def upstream_client_error(status: int, raw: bytes) -> RelayError:
@@ -168,11 +175,13 @@ async def first_chunk(response: aiohttp.ClientResponse):
     return ("ok", response.status, chunk)
 
 
-async def handle_chat(request, call: Call, body: dict, *, client=None) -> HttpResponse:
-    """POST /v1/chat/completions and POST /v1/messages.
+async def handle_chat(
+    request, call: Call, body: dict, *, chat_type=ChatRequest, chat_format=None
+) -> HttpResponse:
+    """POST /v1/chat/completions and POST /v1/messages, and the client formats built on chat.
 
-    A client format built on chat (`client`, e.g. Gemini's generateContent) hands in its request
-    already converted to an OpenAI chat body; its answer and stream are converted back by it."""
+    Such a format (Responses, Gemini) hands in its request already converted to a chat body in
+    `chat_format` and a `chat_type` whose `answer` and `stream_converter` convert back."""
     model = require_model(body)
     call.model_name = model
     messages = body.get("messages")
@@ -180,16 +189,14 @@ async def handle_chat(request, call: Call, body: dict, *, client=None) -> HttpRe
         raise RelayError("invalid_request", "'messages' must be a non-empty array.", param="messages")
     stream = body.get("stream") is True
     call.stream = stream
-    chat_format = "openai" if client is not None else call.api_format
+    chat_format = chat_format or call.api_format
     keys = ("max_completion_tokens", "max_tokens") if chat_format == "openai" else ("max_tokens",)
     max_tokens = max_tokens_of(body, *keys)
     call.plan = plan_route(
         snapshot=call.snapshot, token=call.token, model_name=model, family="chat", api_format=chat_format
     )
     beta = request.GET.get("beta") == "true"
-    chat = ChatRequest(
-        body, chat_format, request.headers, model=model, stream=stream, beta=beta, client=client
-    )
+    chat = chat_type(body, chat_format, request.headers, model=model, stream=stream, beta=beta)
     prompt_chars = chat.prompt_chars
     estimate = hold_estimate(
         model=call.plan.model,
@@ -250,8 +257,7 @@ async def finish_nonstream(call: Call, chat: ChatRequest, served: Served, data: 
             out = anthropic_message_to_openai_chat(data, model=chat.model)
         else:
             out = openai_chat_to_anthropic_message(data, model=chat.model)
-        if chat.client is not None:
-            out = chat.client.answer(out)
+        out = chat.answer(out)
     except ConversionError as exc:
         await call.settle(
             served=served,
@@ -287,15 +293,6 @@ async def finish_nonstream(call: Call, chat: ChatRequest, served: Served, data: 
 def stream_converter(chat: ChatRequest, channel_kind: str):
     from .convert import streams
 
-    if chat.client is not None:
-        from .convert.chain import ChainedStream
-
-        inner = (
-            streams.OpenAIPassthroughStream(True)
-            if channel_kind == "openai"
-            else streams.AnthropicToOpenAIStream(chat.model, True)
-        )
-        return ChainedStream(inner, chat.client.stream())
     if chat.api_format == "openai":
         if channel_kind == "openai":
             return streams.OpenAIPassthroughStream(chat.include_usage)
@@ -336,7 +333,7 @@ class ChatStream:
         self.chat = chat
         self.served = served
         self.prompt_chars = prompt_chars
-        self.converter = stream_converter(chat, served.channel.kind)
+        self.converter = chat.stream_converter(served.channel.kind)
         self.parser = SSEParser()
         self.status = "success"
         self.error = ""
@@ -344,10 +341,7 @@ class ChatStream:
         self._finished = False
 
     def response(self) -> HttpResponse:
-        content_type = (
-            self.chat.client.content_type if self.chat.client else "text/event-stream; charset=utf-8"
-        )
-        resp = SettlingStreamingResponse(self, content_type=content_type)
+        resp = SettlingStreamingResponse(self, content_type=self.chat.stream_content_type)
         resp["Cache-Control"] = "no-cache"
         resp["X-Accel-Buffering"] = "no"
         return resp

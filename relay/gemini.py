@@ -9,13 +9,14 @@ Every refusal is a Gemini error body: `{"error": {"code", "message", "status"}}`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 
 from django.http import HttpResponse
 
 from groups.policy import callable_models
 
-from .chat import handle_chat, parse_body
+from .chat import ChatRequest, handle_chat, parse_body
+from .convert.chain import ChainedStream
 from .convert.errors import ConversionError
 from .convert.gemini import (
     ChatToGeminiStream,
@@ -38,22 +39,23 @@ from .views import relay_view
 SSE = "text/event-stream; charset=utf-8"
 
 
-@dataclass(frozen=True)
-class GeminiClient:
-    """The Gemini client format on top of chat: what `handle_chat` converts answers back with."""
+class GeminiChat(ChatRequest):
+    """The chat request of a Gemini generateContent call: answers and streams go back as Gemini."""
 
-    model: str
-    sse: bool  # `alt=sse`: server-sent events; otherwise one JSON array, as Google answers
+    def __init__(self, *args, sse: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sse = sse  # `alt=sse`: server-sent events; otherwise one JSON array, as Google answers
+        self.include_usage = True  # Gemini streams always end with usageMetadata
+        if not sse:
+            self.stream_content_type = "application/json"
 
-    @property
-    def content_type(self) -> str:
-        return SSE if self.sse else "application/json"
+    def answer(self, out: dict) -> dict:
+        return chat_to_gemini(out, model=self.model)
 
-    def answer(self, chat: dict) -> dict:
-        return chat_to_gemini(chat, model=self.model)
-
-    def stream(self) -> ChatToGeminiStream:
-        return ChatToGeminiStream(self.model, sse=self.sse)
+    def stream_converter(self, channel_kind: str):
+        return ChainedStream(
+            super().stream_converter(channel_kind), ChatToGeminiStream(self.model, sse=self.sse)
+        )
 
 
 def _converted(convert, *args, **kwargs):
@@ -76,7 +78,9 @@ async def handle_generate(request, call: Call, model: str, *, stream: bool) -> H
     if _is_image_model(call, model):
         return await _generate_image(request, call, body, model, stream=stream, sse=sse)
     chat = _converted(gemini_to_chat, body, model=model, stream=stream)
-    return await handle_chat(request, call, chat, client=GeminiClient(model, sse))
+    return await handle_chat(
+        request, call, chat, chat_type=functools.partial(GeminiChat, sse=sse), chat_format="openai"
+    )
 
 
 async def _generate_image(request, call: Call, body: dict, model: str, *, stream: bool, sse: bool):

@@ -46,12 +46,15 @@ async def history_for(user_id: int, body: dict) -> list[dict] | None:
     return entry["conversation"]
 
 
-async def store(user_id: int, body: dict, history: list[dict] | None, response: dict) -> None:
-    """Keep a finished response unless the client asked for `store: false`."""
+def store(user_id: int, body: dict, history: list[dict] | None, response: dict) -> None:
+    """Keep a finished response unless the client asked for `store: false`.
+
+    Synchronous, like the relay's other cache writes on the hot path: a stream stores its
+    response before sending `response.completed`, so a follow-up call always finds it."""
     if body.get("store") is False:
         return
     conversation = [*(history or []), *input_items(body), *response.get("output", [])]
-    await cache.aset(
+    cache.set(
         _key(user_id, response["id"]),
         {"response": response, "conversation": conversation},
         settings.RELAY_RESPONSES_TTL_S,

@@ -31,6 +31,7 @@ from .endpoints import (
 from .errors import RelayError
 from .flow import Call
 from .ratelimit import rpm_check_token
+from .responses_api import handle_response_get, handle_responses
 from .videos import handle_video_content, handle_video_create, handle_video_get
 
 logger = logging.getLogger("relay")
@@ -116,6 +117,16 @@ async def chat_completions(request, call):
 @relay_view("anthropic")
 async def messages(request, call):
     return await handle_chat(request, call, parse_body(request))
+
+
+@relay_view("openai")
+async def responses(request, call):
+    return await handle_responses(request, call, parse_body(request))
+
+
+@relay_view("openai", methods=("GET", "DELETE"))
+async def response_detail(request, call, response_id: str):
+    return await handle_response_get(request, call, response_id)
 
 
 @relay_view("anthropic")

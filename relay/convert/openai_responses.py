@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import time
 
-import orjson
-
 from billing.pricing import Usage
 from relay.convert.errors import ConversionError
 from relay.convert.responses import new_id
@@ -249,11 +247,12 @@ def _append_item(messages: list[dict], item, where: str) -> None:
         content = _content(item.get("content"), role, where)
         messages.append({"role": "system" if role == "developer" else role, "content": content})
     elif kind == "function_call":
+        namespace = item.get("namespace") if isinstance(item.get("namespace"), str) else None
         call = {
             "id": str(item.get("call_id") or item.get("id") or new_id("call_")),
             "type": "function",
             "function": {
-                "name": str(item.get("name") or ""),
+                "name": chat_tool_name(str(item.get("name") or ""), namespace),
                 "arguments": str(item.get("arguments") or "{}"),
             },
         }
@@ -442,17 +441,6 @@ def chat_to_responses(chat: dict, request: dict, *, response_id: str, model: str
     return _finish(response, choice.get("finish_reason"), usage_from_openai(chat.get("usage")))
 
 
-def output_text(response: dict) -> str:
-    """The concatenated output_text of a Response (what the SDKs' `output_text` shows)."""
-    return "".join(
-        part.get("text", "")
-        for item in response.get("output") or []
-        if item.get("type") == "message"
-        for part in item.get("content") or []
-        if part.get("type") == "output_text"
-    )
-
-
 # ------------------------------------------------------------------------------ stream: chat → Responses
 
 
@@ -461,8 +449,9 @@ class ChatToResponsesStream(StreamConverter):
 
     `response` is the finished Response object once the stream completed (for storage)."""
 
-    def __init__(self, request: dict, *, response_id: str, model: str):
+    def __init__(self, request: dict, *, response_id: str, model: str, on_end=None):
         super().__init__()
+        self._on_end = on_end  # called with the finished Response before its last event goes out
         self.response = response_shell(
             request, response_id=response_id, model=model, created_at=int(time.time())
         )
@@ -687,6 +676,8 @@ class ChatToResponsesStream(StreamConverter):
         out = self._start() + self._close_open() + self._close_calls()
         response = _finish(self.response, self._finish_reason, self.usage)
         name = "response.completed" if response["status"] == "completed" else "response.incomplete"
+        if self._on_end is not None:
+            self._on_end(response)
         out.append(self._event({"type": name, "response": response}))
         self._terminated = True
         return out
@@ -698,13 +689,3 @@ class ChatToResponsesStream(StreamConverter):
         self.response["status"] = "failed"
         self.response["error"] = {"code": "server_error", "message": message}
         return b"".join(self._start()) + self._event({"type": "response.failed", "response": self.response})
-
-
-def responses_error_event(message: str) -> bytes:
-    """A stream-level error event (for failures before the response was created)."""
-    return encode_sse(
-        orjson.dumps(
-            {"type": "error", "code": "server_error", "message": message, "param": None, "sequence_number": 0}
-        ),
-        "error",
-    )

@@ -413,3 +413,27 @@ def test_gemini_thinking_budget_keeps_its_order(budget):
         )["reasoning_effort"]
 
     assert order.index(effort(budget)) <= order.index(effort(budget + 5000))
+
+
+def test_namespaced_function_call_item_goes_back_under_its_chat_name():
+    """Codex sends back the calls it got (name + namespace): the upstream sees the name it chose."""
+    tools = [{"type": "namespace", "name": "mcp", "tools": [{"type": "function", "name": "search"}]}]
+    chat = responses_to_chat(
+        {
+            "model": "m",
+            "tools": tools,
+            "input": [
+                {"role": "user", "content": "find it"},
+                {
+                    "type": "function_call",
+                    "call_id": "c1",
+                    "name": "search",
+                    "namespace": "mcp",
+                    "arguments": "{}",
+                },
+                {"type": "function_call_output", "call_id": "c1", "output": "found"},
+            ],
+        }
+    )
+    assert chat["tools"][0]["function"]["name"] == "mcp__search"
+    assert chat["messages"][1]["tool_calls"][0]["function"]["name"] == "mcp__search"

@@ -13,6 +13,7 @@ from billing.models import UsageRecord
 from relay import upstream
 
 BODY = orjson.dumps({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]})
+RESPONSES_BODY = orjson.dumps({"model": "claude-sonnet-4-5", "input": "hi"})
 MONEY_TABLES = {"billing_wallet", "billing_ledgerentry", "billing_usagerecord", "tokens_token"}
 
 
@@ -36,11 +37,14 @@ def tables(queries) -> set[str]:
 
 
 @pytest.mark.django_db
-def test_warm_non_stream_call_runs_only_hold_and_settle_statements(simulator, demo):
+@pytest.mark.parametrize(
+    ("path", "body"), [("/v1/chat/completions", BODY), ("/v1/responses", RESPONSES_BODY)]
+)
+def test_warm_non_stream_call_runs_only_hold_and_settle_statements(simulator, demo, path, body):
     key = demo["demo_key"]
     assert call(key).status_code == 200  # warms the routing snapshot, the token cache, last_used_at
     with CaptureQueriesContext(connections["default"]) as ctx:
-        resp = call(key)
+        resp = call(key, body, path)
     assert resp.status_code == 200
     assert tables(ctx.captured_queries) == MONEY_TABLES
     # hold: token, wallet, ledger line; settlement: usage record (claim), token, wallet, ledger lines
