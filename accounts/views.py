@@ -24,12 +24,19 @@ from billing.selectors import (
     usage_by_group,
 )
 from billing.services import BillingError, wallet_adjust
+from groups.models import TokenGroup
 
 from .console import paginate, render_list, staff_required
 from .filters import AuditLogFilter, UserFilter
 from .forms import AdjustForm, PreferencesForm, SignUpForm, UserGroupForm
 from .models import AuditLog, User
-from .services import user_create, user_operator_update, user_preferences_update
+from .services import (
+    user_create,
+    user_operator_update,
+    user_preferences_update,
+    user_token_group_grant,
+    user_token_group_revoke,
+)
 
 
 class LoginView(auth_views.LoginView):
@@ -142,6 +149,8 @@ def ops_user_detail(request, pk: int):
             )
             messages.success(request, _("%(user)s's user group saved.") % {"user": customer.username})
             return redirect("accounts:ops_user", pk=pk)
+    elif request.method == "POST" and request.POST.get("action") in ("grant", "revoke"):
+        return _grant_or_revoke(request, customer)
     elif request.method == "POST" and request.POST.get("action") == "adjust":
         adjust_form = AdjustForm(request.POST)
         if adjust_form.is_valid():
@@ -164,8 +173,24 @@ def ops_user_detail(request, pk: int):
         "tokens": customer.tokens.select_related("select_group")[:50],
         "group_form": group_form,
         "adjust_form": adjust_form,
+        "granted": customer.extra_token_groups.order_by("name"),
+        "grantable": TokenGroup.objects.exclude(granted_users=customer).order_by("name"),
     }
     return render(request, "ops/user_detail.html", context)
+
+
+def _grant_or_revoke(request, customer):
+    """Per-user extra visible token groups: grant or revoke one, audited."""
+    group = get_object_or_404(TokenGroup, pk=request.POST.get("token_group") or 0)
+    service = user_token_group_grant if request.POST["action"] == "grant" else user_token_group_revoke
+    service(actor=request.user, user=customer, token_group=group, ip=request.META.get("REMOTE_ADDR"))
+    if request.POST["action"] == "grant":
+        messages.success(request, _("%(user)s may now use %(group)s.") % {"user": customer, "group": group})
+    else:
+        messages.success(
+            request, _("%(user)s may no longer use %(group)s.") % {"user": customer, "group": group}
+        )
+    return redirect("accounts:ops_user", pk=customer.pk)
 
 
 @staff_required

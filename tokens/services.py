@@ -51,7 +51,7 @@ def token_validate(
 ) -> None:
     errors: dict[str, list[str]] = {}
     user_group = user.user_group
-    if not selectable_token_groups(user_group=user_group).filter(pk=select_group.pk).exists():
+    if not selectable_token_groups(user_group=user_group, user=user).filter(pk=select_group.pk).exists():
         errors.setdefault("select_group", []).append(
             _("Your user group (%(user_group)s) may not select the %(group)s group.")
             % {"user_group": user_group or _("none"), "group": select_group.name}
@@ -67,7 +67,7 @@ def token_validate(
             % {"cap": cap}
         )
     seen: set[int] = set()
-    allowed = set(fallback_token_groups(user_group=user_group).values_list("pk", flat=True))
+    allowed = set(fallback_token_groups(user_group=user_group, user=user).values_list("pk", flat=True))
     for group in fallback_groups:
         if group.pk == select_group.pk:
             errors.setdefault("fallback_groups", []).append(
