@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 
 from billing.models import Wallet
@@ -37,6 +37,7 @@ from .services import (
     user_token_group_grant,
     user_token_group_revoke,
 )
+from .templatetags.console import yuan
 
 
 class LoginView(auth_views.LoginView):
@@ -153,6 +154,8 @@ def ops_user_detail(request, pk: int):
         return _grant_or_revoke(request, customer)
     elif request.method == "POST" and request.POST.get("action") == "adjust":
         adjust_form = AdjustForm(request.POST)
+        if adjust_form.is_valid() and request.POST.get("confirm") != "1":
+            return _confirm_adjust(request, customer, adjust_form)
         if adjust_form.is_valid():
             try:
                 wallet_adjust(
@@ -177,6 +180,32 @@ def ops_user_detail(request, pk: int):
         "grantable": TokenGroup.objects.exclude(granted_users=customer).order_by("name"),
     }
     return render(request, "ops/user_detail.html", context)
+
+
+def _confirm_adjust(request, customer, form):
+    """The server-side confirmation of a balance adjustment: who, how much, the balance after."""
+    amount = form.amount_micro
+    balance = balance_summary(user=customer)["balance_micro"]
+    context = {
+        "title": _("Adjust the balance of %(user)s?") % {"user": customer.username},
+        "lines": [
+            _("Amount: %(amount)s · balance %(before)s → %(after)s")
+            % {
+                "amount": ("+" if amount > 0 else "") + yuan(amount),
+                "before": yuan(balance),
+                "after": yuan(balance + amount),
+            },
+            _("Reason: %(reason)s") % {"reason": form.cleaned_data["reason"]},
+        ],
+        "hidden": [
+            ("action", "adjust"),
+            ("amount", request.POST.get("amount", "")),
+            ("reason", form.cleaned_data["reason"]),
+        ],
+        "button": _("Yes, adjust the balance"),
+        "back": reverse("accounts:ops_user", args=[customer.pk]),
+    }
+    return render(request, "console/confirm_action.html", context)
 
 
 def _grant_or_revoke(request, customer):

@@ -73,6 +73,19 @@ def groups_serving(*, model_name: str) -> list[TokenGroup]:
     return _rows(policy.serving_groups(get_snapshot(), model_name))
 
 
+def channel_sole_routes(*, channel_id: int) -> list[tuple[str, str]]:
+    """(group, model) pairs this channel is the last enabled channel for: disabling it leaves
+    them with no capacity at all."""
+    snapshot = get_snapshot()
+    out = []
+    for group in snapshot.groups.values():
+        for model in sorted(group.channels):
+            ids = {c.id for c in policy.serving_channels(group, model)}
+            if ids == {channel_id}:
+                out.append((group.name, model))
+    return sorted(out, key=lambda row: (row[0].lower(), row[1]))
+
+
 def token_callable_models(*, token) -> list[str]:
     """Models this token can really call: exactly what `/v1/models` lists for it."""
     return sorted(name for name, _ in policy.callable_models(get_snapshot(), policy.Caller.of_token(token)))

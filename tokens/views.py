@@ -317,8 +317,18 @@ def token_toggle(request, pk: int):
 @login_required
 @require_POST
 def token_delete_view(request, pk: int):
+    """Deleting a token kills its key for good, so a plain POST only asks; the confirm step acts."""
     token = _get_token(request, pk)
     name = token.name
+    if request.POST.get("confirm") != "1":
+        context = {
+            "title": _("Delete token “%(name)s”?") % {"name": name},
+            "lines": [_("Its key stops working at once and cannot be restored; its usage history stays.")],
+            "hidden": [],
+            "button": _("Yes, delete the token"),
+            "back": reverse("tokens:detail", args=[token.pk]),
+        }
+        return render(request, "console/confirm_action.html", context)
     token_delete(token=token)
     messages.success(request, _("Token “%(name)s” deleted; its key no longer works.") % {"name": name})
     url = reverse("tokens:list")
