@@ -26,6 +26,7 @@ from billing.selectors import (
 from billing.services import BillingError, wallet_adjust
 from groups.models import TokenGroup
 
+from .audit import audit_changes
 from .console import paginate, render_list, staff_required
 from .filters import AuditLogFilter, UserFilter
 from .forms import AdjustForm, PreferencesForm, SignUpForm, UserGroupForm
@@ -225,5 +226,8 @@ def _grant_or_revoke(request, customer):
 @staff_required
 def ops_audit(request):
     filt = AuditLogFilter(request.GET, queryset=AuditLog.objects.all())
-    context = {"filter": filt, "page": paginate(request, filt.qs)}
+    page = paginate(request, filt.qs)
+    for entry in page:
+        entry.changes = audit_changes(entry)
+    context = {"filter": filt, "page": page}
     return render_list(request, "ops/audit.html", context)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.services import audit_record
 from groups.models import Model, TokenGroup
 from groups.selectors import fallback_token_groups, selectable_token_groups
 
@@ -105,6 +106,20 @@ def token_validate(
         raise ValidationError(errors)
 
 
+def _audit_view(token: Token) -> dict:
+    """What the audit log shows of a token: its settings by name, never its key."""
+    return {
+        "name": token.name,
+        "select_group": token.select_group.name,
+        "fallback_groups": [
+            f.group.name for f in token.fallbacks.select_related("group").order_by("position")
+        ],
+        "billing_mode": token.billing_mode,
+        "quota_micro": token.quota_micro,
+        "enabled": token.enabled,
+    }
+
+
 def _set_fallbacks(token: Token, groups: Sequence[TokenGroup]) -> None:
     TokenFallback.objects.filter(token=token).delete()
     TokenFallback.objects.bulk_create(
@@ -156,6 +171,7 @@ def token_create(
     )
     token.save()
     _set_fallbacks(token, fallback_groups)
+    audit_record(actor=user, action="token.create", obj=token, after=_audit_view(token))
     return token, raw
 
 
@@ -180,6 +196,7 @@ def token_update(
     """Change any of a token's settings; what is not passed stays as it is."""
     token = Token.objects.select_for_update(of=("self",)).select_related("user__user_group").get(pk=token.pk)
     current_fallbacks = [f.group for f in token.fallbacks.select_related("group")]
+    before = _audit_view(token)
     new_select = token.select_group if select_group is _UNSET else select_group
     new_fallbacks = current_fallbacks if fallback_groups is _UNSET else list(fallback_groups)
     new_expiry = token.expires_at if expires_at is _UNSET else expires_at
@@ -212,6 +229,9 @@ def token_update(
     token.save()
     if fallback_groups is not _UNSET:
         _set_fallbacks(token, new_fallbacks)
+    after = _audit_view(token)
+    if after != before:
+        audit_record(actor=token.user, action="token.update", obj=token, before=before, after=after)
     return token
 
 
@@ -224,10 +244,13 @@ def token_roll_key(*, token: Token) -> str:
     token.key_prefix = display_prefix(raw)
     token.save(update_fields=["key_hash", "key_prefix", "updated_at"])
     forget_cached_tokens(old_hash)
+    audit_record(actor=token.user, action="token.roll", obj=token, after={"key_prefix": token.key_prefix})
     return raw
 
 
+@transaction.atomic
 def token_delete(*, token: Token) -> None:
     key_hash = token.key_hash
+    audit_record(actor=token.user, action="token.delete", obj=token, before=_audit_view(token))
     token.delete()
     forget_cached_tokens(key_hash)
