@@ -93,6 +93,8 @@ def test_grant_then_revoke(client, operator, customer, groups, private_group):
     assert "Private" in selectable and "Private" in fallbacks
     assert "claude-opus-4-6" in _models(client, raw)  # same key, cached before the grant
     assert _plan_group(raw) == "Private"
+    prices = _login(customer).get("/prices/?group=Private&model=claude-opus-4-6").content.decode()
+    assert '<option value="Private" selected>' in prices  # the price explainer offers it too
     token_create(user=customer, name="p2", select_group=private_group)
 
     # Revoke: refused `access` again, with no stale snapshot.
