@@ -22,6 +22,12 @@ class User(AbstractUser):
     rpm_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Optional requests per minute for the whole account."
     )
+    extra_token_groups = models.ManyToManyField(
+        "groups.TokenGroup",
+        blank=True,
+        related_name="granted_users",
+        help_text="Token groups granted to this user alone, besides those of the user group.",
+    )
     time_zone = models.CharField(
         _("time zone"),
         max_length=64,

@@ -211,3 +211,34 @@ def user_preferences_update(*, user: User, time_zone: str) -> User:
     user.time_zone = time_zone
     user.save(update_fields=["time_zone"])
     return user
+
+
+@transaction.atomic
+def user_token_group_grant(*, actor: User, user: User, token_group, ip: str | None = None) -> None:
+    """Let this one user use a token group their user group has no access to (audited); the
+    routing snapshot is rebuilt through the m2m signal, so the relay honours it at once."""
+    if user.extra_token_groups.filter(pk=token_group.pk).exists():
+        return
+    user.extra_token_groups.add(token_group)
+    audit_record(
+        actor=actor,
+        action="user.grant_token_group",
+        obj=user,
+        after={"token_group": token_group.name},
+        ip=ip,
+    )
+
+
+@transaction.atomic
+def user_token_group_revoke(*, actor: User, user: User, token_group, ip: str | None = None) -> None:
+    """Withdraw a per-user grant (audited); tokens using the group are refused `access` again."""
+    if not user.extra_token_groups.filter(pk=token_group.pk).exists():
+        return
+    user.extra_token_groups.remove(token_group)
+    audit_record(
+        actor=actor,
+        action="user.revoke_token_group",
+        obj=user,
+        before={"token_group": token_group.name},
+        ip=ip,
+    )

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 
 from billing.models import Wallet
@@ -24,12 +24,21 @@ from billing.selectors import (
     usage_by_group,
 )
 from billing.services import BillingError, wallet_adjust
+from groups.models import TokenGroup
 
+from .audit import audit_changes
 from .console import paginate, render_list, staff_required
 from .filters import AuditLogFilter, UserFilter
 from .forms import AdjustForm, PreferencesForm, SignUpForm, UserGroupForm
 from .models import AuditLog, User
-from .services import user_create, user_operator_update, user_preferences_update
+from .services import (
+    user_create,
+    user_operator_update,
+    user_preferences_update,
+    user_token_group_grant,
+    user_token_group_revoke,
+)
+from .templatetags.console import yuan
 
 
 class LoginView(auth_views.LoginView):
@@ -142,8 +151,12 @@ def ops_user_detail(request, pk: int):
             )
             messages.success(request, _("%(user)s's user group saved.") % {"user": customer.username})
             return redirect("accounts:ops_user", pk=pk)
+    elif request.method == "POST" and request.POST.get("action") in ("grant", "revoke"):
+        return _grant_or_revoke(request, customer)
     elif request.method == "POST" and request.POST.get("action") == "adjust":
         adjust_form = AdjustForm(request.POST)
+        if adjust_form.is_valid() and request.POST.get("confirm") != "1":
+            return _confirm_adjust(request, customer, adjust_form)
         if adjust_form.is_valid():
             try:
                 wallet_adjust(
@@ -164,12 +177,57 @@ def ops_user_detail(request, pk: int):
         "tokens": customer.tokens.select_related("select_group")[:50],
         "group_form": group_form,
         "adjust_form": adjust_form,
+        "granted": customer.extra_token_groups.order_by("name"),
+        "grantable": TokenGroup.objects.exclude(granted_users=customer).order_by("name"),
     }
     return render(request, "ops/user_detail.html", context)
+
+
+def _confirm_adjust(request, customer, form):
+    """The server-side confirmation of a balance adjustment: who, how much, the balance after."""
+    amount = form.amount_micro
+    balance = balance_summary(user=customer)["balance_micro"]
+    context = {
+        "title": _("Adjust the balance of %(user)s?") % {"user": customer.username},
+        "lines": [
+            _("Amount: %(amount)s · balance %(before)s → %(after)s")
+            % {
+                "amount": ("+" if amount > 0 else "") + yuan(amount),
+                "before": yuan(balance),
+                "after": yuan(balance + amount),
+            },
+            _("Reason: %(reason)s") % {"reason": form.cleaned_data["reason"]},
+        ],
+        "hidden": [
+            ("action", "adjust"),
+            ("amount", request.POST.get("amount", "")),
+            ("reason", form.cleaned_data["reason"]),
+        ],
+        "button": _("Yes, adjust the balance"),
+        "back": reverse("accounts:ops_user", args=[customer.pk]),
+    }
+    return render(request, "console/confirm_action.html", context)
+
+
+def _grant_or_revoke(request, customer):
+    """Per-user extra visible token groups: grant or revoke one, audited."""
+    group = get_object_or_404(TokenGroup, pk=request.POST.get("token_group") or 0)
+    service = user_token_group_grant if request.POST["action"] == "grant" else user_token_group_revoke
+    service(actor=request.user, user=customer, token_group=group, ip=request.META.get("REMOTE_ADDR"))
+    if request.POST["action"] == "grant":
+        messages.success(request, _("%(user)s may now use %(group)s.") % {"user": customer, "group": group})
+    else:
+        messages.success(
+            request, _("%(user)s may no longer use %(group)s.") % {"user": customer, "group": group}
+        )
+    return redirect("accounts:ops_user", pk=customer.pk)
 
 
 @staff_required
 def ops_audit(request):
     filt = AuditLogFilter(request.GET, queryset=AuditLog.objects.all())
-    context = {"filter": filt, "page": paginate(request, filt.qs)}
+    page = paginate(request, filt.qs)
+    for entry in page:
+        entry.changes = audit_changes(entry)
+    context = {"filter": filt, "page": page}
     return render_list(request, "ops/audit.html", context)

@@ -277,7 +277,7 @@ def _reason_advice(reason: str, *, record, token, token_groups, user_group) -> l
     model = Model.objects.filter(name=model_name).first()
     names = ", ".join(g.name for g in token_groups) or _("your token's groups")
     ug = str(user_group or _("none"))
-    offering = groups_offering(model_name=model_name, user_group=user_group)
+    offering = groups_offering(model_name=model_name, user_group=user_group, user=record.user)
     missing = [g for g in offering if g not in token_groups]
     if reason in ("not_offered", "unknown_model"):
         if missing:
@@ -464,7 +464,7 @@ def _status_advice(*, record, token_groups, user_group) -> list[dict]:
     elif status >= 500:
         others = [
             g.name
-            for g in groups_offering(model_name=record.model_name, user_group=user_group)
+            for g in groups_offering(model_name=record.model_name, user_group=user_group, user=record.user)
             if g not in token_groups
         ]
         extra = ""

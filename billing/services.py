@@ -525,6 +525,18 @@ def wallet_recharge(*, user, amount_micro: int, payment_ref: str, actor=None) ->
     wallet.total_recharged_micro += amount_micro
     wallet.save(update_fields=["balance_micro", "total_recharged_micro", "updated_at"])
     user_apply_upgrade_rules(user=user, total_recharged_micro=wallet.total_recharged_micro)
+    audit_record(
+        actor=actor or user,
+        action="wallet.recharge",
+        obj=user,
+        after={
+            "amount_micro": amount_micro,
+            "bonus_micro": bonus,
+            "bonus_percent": str(percent.normalize()),
+            "balance_micro": wallet.balance_micro,
+            "payment_ref": payment_ref,
+        },
+    )
     return recharge
 
 
@@ -548,7 +560,7 @@ def wallet_adjust(*, user, amount_micro: int, reason: str, actor) -> LedgerEntry
         action="wallet.adjust",
         obj=user,
         before={"balance_micro": before},
-        after={"balance_micro": wallet.balance_micro, "reason": reason[:255]},
+        after={"amount_micro": amount_micro, "balance_micro": wallet.balance_micro, "reason": reason[:255]},
     )
     return entry
 

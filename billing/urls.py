@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import ops, views
 
 app_name = "billing"
 
@@ -15,5 +15,8 @@ urlpatterns = [
     path("wallet/recharge/", views.recharge, name="recharge"),
     path("ops/bonus-tiers/", views.ops_bonus_tiers, name="ops_bonus_tiers"),
     path("ops/bonus-tiers/<int:pk>/delete/", views.ops_bonus_tier_delete, name="ops_bonus_tier_delete"),
+    path("ops/usage/", ops.ops_usage, name="ops_usage"),
+    path("ops/lookup/", ops.ops_lookup, name="ops_lookup"),
+    path("ops/spend/", ops.ops_spend, name="ops_spend"),
     path("ops/settings/", views.ops_settings, name="ops_settings"),
 ]

@@ -92,7 +92,7 @@ def prices(request):
     user = request.user
     ug = user.user_group
     ug_id = ug.pk if ug else None
-    usable = list(fallback_token_groups(user_group=ug).distinct())
+    usable = list(fallback_token_groups(user_group=ug, user=user).distinct())
     tokens = list(Token.objects.filter(user=user).select_related("select_group"))
     models = list(Model.objects.filter(enabled=True))
     token = group = model = None
@@ -105,7 +105,7 @@ def prices(request):
     elif request.GET.get("group"):
         group = next((g for g in usable if g.name == request.GET["group"]), None)
     if group is None:
-        group = selectable_token_groups(user_group=ug).first() or (usable[0] if usable else None)
+        group = selectable_token_groups(user_group=ug, user=user).first() or (usable[0] if usable else None)
     offered = models_by_group(group_ids=[g.pk for g in usable] + ([group.pk] if group else []))
     name = request.GET.get("model")
     model = next((m for m in models if m.name == name), None)
@@ -133,7 +133,7 @@ def prices(request):
             model=model, group=group, user_group_id=ug_id, bonus_percent=bonus
         )
         context["offered"] = model.name in offered.get(group.pk, [])
-        offering = groups_offering(model_name=model.name, user_group=ug)
+        offering = groups_offering(model_name=model.name, user_group=ug, user=user)
         context["offering"] = offering
         context["comparison"] = [
             explain_price(model=model, group=g, user_group_id=ug_id, bonus_percent=bonus) for g in offering

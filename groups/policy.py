@@ -50,6 +50,7 @@ class Caller:
     group_ids: tuple[int, ...]
     billing_mode: str
     model_allowlist: frozenset[str] = frozenset()
+    user_id: int | None = None
 
     @classmethod
     def of_token(cls, token) -> Caller:
@@ -60,6 +61,7 @@ class Caller:
             group_ids=(token.select_group_id, *fallbacks),
             billing_mode=token.billing_mode,
             model_allowlist=frozenset(token.model_allowlist or ()),
+            user_id=token.user_id,
         )
 
 
@@ -96,14 +98,20 @@ class Refusal:
 
 
 def may_use(
-    snapshot: RoutingSnapshot, user_group_id: int | None, group: TokenGroupInfo, *, fallback: bool
+    snapshot: RoutingSnapshot,
+    user_group_id: int | None,
+    group: TokenGroupInfo,
+    *,
+    fallback: bool,
+    user_id: int | None = None,
 ) -> bool:
-    """May this user group use the group as a select group (or, with fallback, as a fallback)?"""
+    """May this user group (or this user, by a grant of their own) use the group as a select
+    group (or, with fallback, as a fallback)?"""
     if not group.enabled:
         return False
     access = snapshot.access_for(user_group_id, group.id)
     if access is None:
-        return False
+        return snapshot.granted(user_id, group.id) and (fallback or not group.fallback_only)
     return fallback or not (group.fallback_only or access.fallback_only)
 
 
@@ -137,11 +145,16 @@ def serving_groups(snapshot: RoutingSnapshot, model: str) -> list[TokenGroupInfo
 
 
 def usable_groups(
-    snapshot: RoutingSnapshot, user_group_id: int | None, *, fallback: bool
+    snapshot: RoutingSnapshot, user_group_id: int | None, *, fallback: bool, user_id: int | None = None
 ) -> list[TokenGroupInfo]:
-    """Groups a user group may pick as select groups (or, with fallback, attach as fallbacks)."""
+    """Groups a user group (plus the user's own grants) may pick as select groups (or, with
+    fallback, attach as fallbacks)."""
     return sorted(
-        (g for g in snapshot.groups.values() if may_use(snapshot, user_group_id, g, fallback=fallback)),
+        (
+            g
+            for g in snapshot.groups.values()
+            if may_use(snapshot, user_group_id, g, fallback=fallback, user_id=user_id)
+        ),
         key=lambda g: g.name.lower(),
     )
 
@@ -154,11 +167,12 @@ def groups_offering(
     family: str | None = None,
     api_format: str | None = None,
     fallback: bool = True,
+    user_id: int | None = None,
 ) -> list[TokenGroupInfo]:
-    """Groups this user group may use (as select, or also as fallback) that offer the model."""
+    """Groups this user group (or user) may use (as select, or also as fallback) that offer the model."""
     return [
         g
-        for g in usable_groups(snapshot, user_group_id, fallback=fallback)
+        for g in usable_groups(snapshot, user_group_id, fallback=fallback, user_id=user_id)
         if offers(g, model, family, api_format)
     ]
 
@@ -177,13 +191,14 @@ def model_refusal(snapshot: RoutingSnapshot, caller: Caller, model: ModelInfo) -
 def _refusal(snapshot: RoutingSnapshot, caller: Caller, model_name: str, reason: str, family, api_format):
     model = snapshot.models.get(model_name)
     ug = caller.user_group_id
-    offering = groups_offering(snapshot, ug, model_name, family=family, api_format=api_format)
+    uid = caller.user_id
+    offering = groups_offering(snapshot, ug, model_name, family=family, api_format=api_format, user_id=uid)
     return Refusal(
         reason=reason,
         model_name=model_name,
         token_groups=tuple(snapshot.groups[g].name for g in caller.group_ids if g in snapshot.groups),
         offered_by=tuple(
-            g.name + ("" if may_use(snapshot, ug, g, fallback=False) else " (fallback only)")
+            g.name + ("" if may_use(snapshot, ug, g, fallback=False, user_id=uid) else " (fallback only)")
             for g in offering
         ),
         model_kind=model.kind if model else "",
@@ -220,7 +235,7 @@ def plan(
             continue
         offered = True
         fallback = position > 0
-        if may_use(snapshot, caller.user_group_id, group, fallback=fallback):
+        if may_use(snapshot, caller.user_group_id, group, fallback=fallback, user_id=caller.user_id):
             steps.append(
                 PlanStep(
                     group=group,
@@ -248,7 +263,9 @@ def callable_models(
     seen: dict[str, str] = {}
     for position, gid in enumerate(caller.group_ids):
         group = snapshot.groups.get(gid)
-        if group is None or not may_use(snapshot, caller.user_group_id, group, fallback=position > 0):
+        if group is None or not may_use(
+            snapshot, caller.user_group_id, group, fallback=position > 0, user_id=caller.user_id
+        ):
             continue
         for name in sorted(group.channels):
             model = snapshot.models.get(name)

@@ -78,6 +78,11 @@ class RoutingSnapshot:
     user_group_tiers: dict[int, frozenset[str]]
     access: dict[tuple[int, int], AccessInfo]
     usd_cny_rate: Decimal
+    user_grants: dict[int, frozenset[int]] = field(default_factory=dict)  # user id → granted group ids
+
+    def granted(self, user_id: int | None, group_id: int) -> bool:
+        """Has an operator granted this group to this user alone?"""
+        return user_id is not None and group_id in self.user_grants.get(user_id, frozenset())
 
     def access_for(self, user_group_id: int | None, group_id: int) -> AccessInfo | None:
         if user_group_id is None:
@@ -94,6 +99,7 @@ class RoutingSnapshot:
 
 def build_snapshot(version: str) -> RoutingSnapshot:
     """Load the whole routing configuration in a handful of queries."""
+    from accounts.models import User
     from billing.selectors import usd_cny_rate
 
     from .models import Channel, ChannelModel, GroupAccess, Model, TokenGroup, UserGroup
@@ -156,7 +162,17 @@ def build_snapshot(version: str) -> RoutingSnapshot:
             for a in GroupAccess.objects.all()
         },
         usd_cny_rate=usd_cny_rate(),
+        user_grants=_user_grants(
+            User.extra_token_groups.through.objects.values_list("user_id", "tokengroup_id")
+        ),
     )
+
+
+def _user_grants(rows) -> dict[int, frozenset[int]]:
+    grants: dict[int, set[int]] = {}
+    for user_id, group_id in rows:
+        grants.setdefault(user_id, set()).add(group_id)
+    return {user_id: frozenset(ids) for user_id, ids in grants.items()}
 
 
 _lock = threading.Lock()

@@ -23,15 +23,21 @@ def _rows(groups: list) -> list[TokenGroup]:
     return [by_id[g.id] for g in groups if g.id in by_id]
 
 
-def selectable_token_groups(*, user_group: UserGroup | None) -> QuerySet[TokenGroup]:
-    """Groups a user of this user group may pick as a token's select group."""
-    ids = [g.id for g in policy.usable_groups(get_snapshot(), _ug_id(user_group), fallback=False)]
+def selectable_token_groups(*, user_group: UserGroup | None, user=None) -> QuerySet[TokenGroup]:
+    """Groups a user of this user group (with `user`, plus their own grants) may pick as a
+    token's select group."""
+    snapshot = get_snapshot()
+    uid = user.pk if user else None
+    ids = [g.id for g in policy.usable_groups(snapshot, _ug_id(user_group), fallback=False, user_id=uid)]
     return TokenGroup.objects.filter(pk__in=ids)
 
 
-def fallback_token_groups(*, user_group: UserGroup | None) -> QuerySet[TokenGroup]:
-    """Groups a user of this user group may attach as fallback groups."""
-    ids = [g.id for g in policy.usable_groups(get_snapshot(), _ug_id(user_group), fallback=True)]
+def fallback_token_groups(*, user_group: UserGroup | None, user=None) -> QuerySet[TokenGroup]:
+    """Groups a user of this user group (with `user`, plus their own grants) may attach as
+    fallback groups."""
+    snapshot = get_snapshot()
+    uid = user.pk if user else None
+    ids = [g.id for g in policy.usable_groups(snapshot, _ug_id(user_group), fallback=True, user_id=uid)]
     return TokenGroup.objects.filter(pk__in=ids)
 
 
@@ -51,16 +57,33 @@ def models_by_group(*, group_ids) -> dict[int, list[str]]:
 
 
 def groups_offering(
-    *, model_name: str, user_group: UserGroup | None, fallback: bool = True
+    *, model_name: str, user_group: UserGroup | None, fallback: bool = True, user=None
 ) -> list[TokenGroup]:
-    """Groups this user group may use (with `fallback`, also as fallbacks) that offer a model."""
+    """Groups this user group (with `user`, plus their grants) may use (with `fallback`, also
+    as fallbacks) that offer a model."""
     snapshot = get_snapshot()
-    return _rows(policy.groups_offering(snapshot, _ug_id(user_group), model_name, fallback=fallback))
+    uid = user.pk if user else None
+    return _rows(
+        policy.groups_offering(snapshot, _ug_id(user_group), model_name, fallback=fallback, user_id=uid)
+    )
 
 
 def groups_serving(*, model_name: str) -> list[TokenGroup]:
     """Every enabled token group that offers a model (operator pages, price checks)."""
     return _rows(policy.serving_groups(get_snapshot(), model_name))
+
+
+def channel_sole_routes(*, channel_id: int) -> list[tuple[str, str]]:
+    """(group, model) pairs this channel is the last enabled channel for: disabling it leaves
+    them with no capacity at all."""
+    snapshot = get_snapshot()
+    out = []
+    for group in snapshot.groups.values():
+        for model in sorted(group.channels):
+            ids = {c.id for c in policy.serving_channels(group, model)}
+            if ids == {channel_id}:
+                out.append((group.name, model))
+    return sorted(out, key=lambda row: (row[0].lower(), row[1]))
 
 
 def token_callable_models(*, token) -> list[str]:

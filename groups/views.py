@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.console import paginate, render_list, staff_required
@@ -31,7 +32,7 @@ from .models import (
     UserGroup,
 )
 from .saturation import channel_states, cooldown_remaining
-from .selectors import groups_serving, models_by_group
+from .selectors import channel_sole_routes, groups_serving, models_by_group
 from .services import (
     channel_save,
     channel_set_enabled,
@@ -319,8 +320,29 @@ def channel_edit(request, pk: int | None = None):
 @staff_required
 @require_POST
 def channel_toggle(request, pk: int):
+    """Enabling acts at once; disabling removes capacity, so it first asks (server-side, no JS),
+    naming every group/model this channel is the last enabled channel for."""
     channel = get_object_or_404(Channel, pk=pk)
     enable = not channel.is_active
+    if not enable and request.POST.get("confirm") != "1":
+        context = {
+            "title": _("Disable channel %(name)s?") % {"name": channel.name},
+            "lines": [_("New calls stop using this channel at once.")],
+            "warnings": [
+                _(
+                    "%(channel)s is the last enabled channel for %(model)s in %(group)s: "
+                    "those calls will fail."
+                )
+                % {"channel": channel.name, "model": model, "group": group}
+                for group, model in channel_sole_routes(channel_id=channel.pk)
+            ],
+            "hidden": [("next", request.POST.get("next", ""))],
+            "button": _("Yes, disable the channel"),
+            "back": reverse("groups:channel", args=[pk])
+            if request.POST.get("next") == "detail"
+            else reverse("groups:channels"),
+        }
+        return render(request, "console/confirm_action.html", context)
     channel_set_enabled(actor=request.user, channel=channel, enabled=enable, reason="console")
     messages.success(request, f"Channel {channel.name} {'enabled' if enable else 'disabled'}.")
     if request.POST.get("next") == "detail":

@@ -87,12 +87,12 @@ class TokenForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.token = token
-        selectable = Q(pk__in=selectable_token_groups(user_group=user.user_group).values("pk"))
+        selectable = Q(pk__in=selectable_token_groups(user_group=user.user_group, user=user).values("pk"))
         if token is not None:
             # Keep the current select group valid input; the service still checks access.
             selectable |= Q(pk=token.select_group_id)
         self.fields["select_group"].queryset = TokenGroup.objects.filter(selectable)
-        fallbacks = fallback_token_groups(user_group=user.user_group).distinct()
+        fallbacks = fallback_token_groups(user_group=user.user_group, user=user).distinct()
         self.fields["fallback_groups"].choices = [(g.pk, g.name) for g in fallbacks]
         self.fields["billing_mode"].choices = [
             (value, f"{label} — {BILLING_MODE_HELP[value]}") for value, label in BillingMode.choices

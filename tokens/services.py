@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.services import audit_record
 from groups.models import Model, TokenGroup
 from groups.selectors import fallback_token_groups, selectable_token_groups
 
@@ -51,7 +52,7 @@ def token_validate(
 ) -> None:
     errors: dict[str, list[str]] = {}
     user_group = user.user_group
-    if not selectable_token_groups(user_group=user_group).filter(pk=select_group.pk).exists():
+    if not selectable_token_groups(user_group=user_group, user=user).filter(pk=select_group.pk).exists():
         errors.setdefault("select_group", []).append(
             _("Your user group (%(user_group)s) may not select the %(group)s group.")
             % {"user_group": user_group or _("none"), "group": select_group.name}
@@ -67,7 +68,7 @@ def token_validate(
             % {"cap": cap}
         )
     seen: set[int] = set()
-    allowed = set(fallback_token_groups(user_group=user_group).values_list("pk", flat=True))
+    allowed = set(fallback_token_groups(user_group=user_group, user=user).values_list("pk", flat=True))
     for group in fallback_groups:
         if group.pk == select_group.pk:
             errors.setdefault("fallback_groups", []).append(
@@ -103,6 +104,20 @@ def token_validate(
         )
     if errors:
         raise ValidationError(errors)
+
+
+def _audit_view(token: Token) -> dict:
+    """What the audit log shows of a token: its settings by name, never its key."""
+    return {
+        "name": token.name,
+        "select_group": token.select_group.name,
+        "fallback_groups": [
+            f.group.name for f in token.fallbacks.select_related("group").order_by("position")
+        ],
+        "billing_mode": token.billing_mode,
+        "quota_micro": token.quota_micro,
+        "enabled": token.enabled,
+    }
 
 
 def _set_fallbacks(token: Token, groups: Sequence[TokenGroup]) -> None:
@@ -156,6 +171,7 @@ def token_create(
     )
     token.save()
     _set_fallbacks(token, fallback_groups)
+    audit_record(actor=user, action="token.create", obj=token, after=_audit_view(token))
     return token, raw
 
 
@@ -180,6 +196,7 @@ def token_update(
     """Change any of a token's settings; what is not passed stays as it is."""
     token = Token.objects.select_for_update(of=("self",)).select_related("user__user_group").get(pk=token.pk)
     current_fallbacks = [f.group for f in token.fallbacks.select_related("group")]
+    before = _audit_view(token)
     new_select = token.select_group if select_group is _UNSET else select_group
     new_fallbacks = current_fallbacks if fallback_groups is _UNSET else list(fallback_groups)
     new_expiry = token.expires_at if expires_at is _UNSET else expires_at
@@ -212,6 +229,9 @@ def token_update(
     token.save()
     if fallback_groups is not _UNSET:
         _set_fallbacks(token, new_fallbacks)
+    after = _audit_view(token)
+    if after != before:
+        audit_record(actor=token.user, action="token.update", obj=token, before=before, after=after)
     return token
 
 
@@ -224,10 +244,13 @@ def token_roll_key(*, token: Token) -> str:
     token.key_prefix = display_prefix(raw)
     token.save(update_fields=["key_hash", "key_prefix", "updated_at"])
     forget_cached_tokens(old_hash)
+    audit_record(actor=token.user, action="token.roll", obj=token, after={"key_prefix": token.key_prefix})
     return raw
 
 
+@transaction.atomic
 def token_delete(*, token: Token) -> None:
     key_hash = token.key_hash
+    audit_record(actor=token.user, action="token.delete", obj=token, before=_audit_view(token))
     token.delete()
     forget_cached_tokens(key_hash)

@@ -67,7 +67,9 @@ def _pop_key(request, token: Token) -> str | None:
 @login_required
 def token_list(request):
     filt = TokenFilter(request.GET, queryset=_tokens(request.user))
-    names = selectable_token_groups(user_group=request.user.user_group).values_list("name", flat=True)
+    names = selectable_token_groups(user_group=request.user.user_group, user=request.user).values_list(
+        "name", flat=True
+    )
     filt.form.fields["select_group"] = forms.ChoiceField(
         required=False, label=_("Select group"), choices=[("", _("any")), *[(n, n) for n in names]]
     )
@@ -81,8 +83,8 @@ def _group_panel(user, select_group_id, chosen_ids: list[int], order: list[int] 
     token being edited stays, so saving does not silently change it)."""
     user_group = user.user_group
     ug_id = user_group.pk if user_group else None
-    selectable = list(selectable_token_groups(user_group=user_group).distinct())
-    candidates = list(fallback_token_groups(user_group=user_group).distinct())
+    selectable = list(selectable_token_groups(user_group=user_group, user=user).distinct())
+    candidates = list(fallback_token_groups(user_group=user_group, user=user).distinct())
     offered = models_by_group(group_ids=[g.pk for g in {*selectable, *candidates}])
     selectable = [g for g in selectable if g.pk in offered or g.pk == select_group_id]
     candidates = [g for g in candidates if g.pk in offered or g.pk in chosen_ids]
@@ -215,7 +217,11 @@ def token_create_view(request):
         group = request.GET.get("group")
         initial = {"name": "", "fallback_groups": []}
         if group:
-            chosen = selectable_token_groups(user_group=request.user.user_group).filter(name=group).first()
+            chosen = (
+                selectable_token_groups(user_group=request.user.user_group, user=request.user)
+                .filter(name=group)
+                .first()
+            )
             if chosen:
                 initial["select_group"] = chosen.pk
         form = TokenForm(user=request.user, initial=initial)
@@ -311,8 +317,18 @@ def token_toggle(request, pk: int):
 @login_required
 @require_POST
 def token_delete_view(request, pk: int):
+    """Deleting a token kills its key for good, so a plain POST only asks; the confirm step acts."""
     token = _get_token(request, pk)
     name = token.name
+    if request.POST.get("confirm") != "1":
+        context = {
+            "title": _("Delete token “%(name)s”?") % {"name": name},
+            "lines": [_("Its key stops working at once and cannot be restored; its usage history stays.")],
+            "hidden": [],
+            "button": _("Yes, delete the token"),
+            "back": reverse("tokens:detail", args=[token.pk]),
+        }
+        return render(request, "console/confirm_action.html", context)
     token_delete(token=token)
     messages.success(request, _("Token “%(name)s” deleted; its key no longer works.") % {"name": name})
     url = reverse("tokens:list")

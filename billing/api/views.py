@@ -136,7 +136,7 @@ class PriceQuoteView(APIView):
         data = body.validated_data
         user = request.user
         model = data["model"]
-        usable = fallback_token_groups(user_group=user.user_group)
+        usable = fallback_token_groups(user_group=user.user_group, user=user)
         if "token" in data:
             token = Token.objects.filter(user=user, pk=data["token"]).select_related("select_group").first()
             if token is None:
@@ -151,7 +151,7 @@ class PriceQuoteView(APIView):
         offering = {g.pk for g in groups_serving(model_name=model.name)}
         group = next((g for g in candidates if g.pk in offering), None)
         if group is None:
-            offering = groups_offering(model_name=model.name, user_group=user.user_group)
+            offering = groups_offering(model_name=model.name, user_group=user.user_group, user=user)
             names = ", ".join(g.name for g in offering) or "none"
             tried = ", ".join(g.name for g in candidates)
             return _invalid(

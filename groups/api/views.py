@@ -60,8 +60,8 @@ _RATIO_PLACES = Decimal("0.0001")
 def _usable_groups(user) -> tuple[list[TokenGroup], set[int]]:
     """Every token group the user may use, and the ids of those they may select."""
     user_group = user.user_group
-    groups = list(fallback_token_groups(user_group=user_group).distinct())
-    selectable = set(selectable_token_groups(user_group=user_group).values_list("pk", flat=True))
+    groups = list(fallback_token_groups(user_group=user_group, user=user).distinct())
+    selectable = set(selectable_token_groups(user_group=user_group, user=user).values_list("pk", flat=True))
     return groups, selectable
 
 

@@ -23,11 +23,16 @@ def test_adjust_balance_needs_a_reason_and_never_overdraws(operator, customer):
     url = f"/ops/users/{customer.pk}/"
     page = c.post(url, {"action": "adjust", "amount": "10", "reason": ""}).content.decode()
     assert "This field is required" in page
-    page = c.post(url, {"action": "adjust", "amount": "-5000", "reason": "oops"}).content.decode()
+    page = c.post(
+        url, {"action": "adjust", "amount": "-5000", "reason": "oops", "confirm": "1"}
+    ).content.decode()
     assert "would make the balance negative" in page
-    assert (
-        c.post(url, {"action": "adjust", "amount": "-100.5", "reason": "refund of a test"}).status_code == 302
-    )
+    data = {"action": "adjust", "amount": "-100.5", "reason": "refund of a test"}
+    page = c.post(url, data).content.decode()  # one POST only asks
+    assert 'data-testid="confirm"' in page and "¥-100.50" in page and "¥1,100.00 → ¥999.50" in page
+    customer.wallet.refresh_from_db()
+    assert customer.wallet.balance_micro == 1_100_000_000
+    assert c.post(url, {**data, "confirm": "1"}).status_code == 302
     customer.wallet.refresh_from_db()
     assert customer.wallet.balance_micro == 999_500_000
     assert AuditLog.objects.filter(action="wallet.adjust", object_id=str(customer.pk)).exists()
@@ -72,7 +77,9 @@ def test_rate_change_is_confirmed(operator):
 
 def test_audit_log_filter(operator, customer):
     c = _client(operator)
-    c.post(f"/ops/users/{customer.pk}/", {"action": "adjust", "amount": "1", "reason": "gift"})
+    c.post(
+        f"/ops/users/{customer.pk}/", {"action": "adjust", "amount": "1", "reason": "gift", "confirm": "1"}
+    )
     page = c.get("/ops/audit/?action=wallet").content.decode()
     assert "wallet.adjust" in page and "gift" in page
     assert "wallet.adjust" not in c.get("/ops/audit/?action=channel").content.decode()

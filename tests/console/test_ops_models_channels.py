@@ -91,7 +91,12 @@ def test_channel_toggle_and_edit_keeps_the_key(operator):
 
     ch = Channel.objects.get(name="wan")
     c = _client(operator)
-    c.post(f"/ops/channels/{ch.pk}/toggle/")
+    page = c.post(f"/ops/channels/{ch.pk}/toggle/").content.decode()  # one POST only asks
+    ch.refresh_from_db()
+    assert ch.enabled and 'data-testid="confirm"' in page
+    # wan is the only channel of the Wan group: the page names what would lose all capacity
+    assert "is the last enabled channel for" in page and "in Wan" in page
+    c.post(f"/ops/channels/{ch.pk}/toggle/", {"confirm": "1"})
     ch.refresh_from_db()
     assert not ch.enabled
     assert AuditLog.objects.filter(action="channel.disable").exists()

@@ -160,7 +160,9 @@ def test_toggle_and_delete(c, cc_token, customer):
     c.post(f"/tokens/{cc_token.pk}/toggle/")
     cc_token.refresh_from_db()
     assert not cc_token.enabled
-    c.post(f"/tokens/{cc_token.pk}/delete/")
+    page = c.post(f"/tokens/{cc_token.pk}/delete/").content.decode()  # one POST only asks
+    assert 'data-testid="confirm"' in page and customer.tokens.exists()
+    c.post(f"/tokens/{cc_token.pk}/delete/", {"confirm": "1"})
     assert not customer.tokens.exists()
 
 
