@@ -343,3 +343,38 @@ def test_customer_pages_in_chinese_in_the_browser(
     assert page.evaluate("document.documentElement.lang") == "zh-hans"
     assert _untranslated(page.content(), _msgids()) == []
     context.close()
+
+
+SCREENSHOT_PAGES = [
+    ("dashboard", "/"),
+    ("tokens", "/tokens/"),
+    ("wallet", "/wallet/"),
+    ("usage-log", "/usage/"),
+    ("spend", "/usage/spend/"),
+    ("prices", "/prices/"),
+]
+
+
+@pytest.mark.parametrize("locale,suffix", [("en-US", ""), ("zh-CN", "-zh")])
+@pytest.mark.django_db(transaction=True)
+def test_screenshots_in_both_languages(
+    live_server, browser, shots, customer, cc_token, make_usage, usage_calls, locale, suffix
+):
+    for i, (model, cost) in enumerate(
+        [("claude-sonnet-4-5", 186_000), ("gpt-5", 94_500), ("deepseek-v4", 7_200)]
+    ):
+        make_usage(customer, cc_token, request_id=f"req_shot_{i}", model_name=model, cost_micro=cost)
+    base = live_server.url
+    context = browser.new_context(
+        locale=locale, color_scheme="light", viewport={"width": 1366, "height": 768}
+    )
+    page = context.new_page()
+    _login(page, base, customer.username)
+    for name, path in SCREENSHOT_PAGES:
+        page.goto(f"{base}{path}")
+        assert page.evaluate("document.documentElement.lang") == ("zh-hans" if suffix else "en")
+        shots(page, f"{name}{suffix}")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/tokens/{cc_token.pk}/")
+    page.screenshot(path=str(shots.folder / f"mobile-token{suffix}.png"))
+    context.close()
