@@ -194,3 +194,187 @@ def test_operator_pages(live_server, page, shots, operator):
     page.wait_for_selector(".messages li:has-text('saved')")
     sonnet.refresh_from_db()
     assert str(sonnet.input_usd_per_mtok) == "4.000000"
+
+
+def _customer_pages(token_pk):
+    return [
+        "/",
+        "/tokens/",
+        "/tokens/new/",
+        f"/tokens/{token_pk}/",
+        f"/tokens/{token_pk}/edit/",
+        "/wallet/",
+        "/wallet/recharge/?amount=100",
+        "/usage/",
+        "/usage/spend/",
+        "/usage/req_b_ok/",
+        "/why/?request_id=req_b_failed",
+        "/prices/",
+        "/preferences/",
+    ]
+
+
+OPS_PAGES = ["/ops/channels/", "/ops/token-groups/", "/ops/users/", "/ops/models/"]
+
+# Whole page no wider than the window; each table box either fits or scrolls inside itself.
+OVERFLOW_JS = """() => {
+  const out = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > window.innerWidth) {
+    const wide = [...document.body.querySelectorAll('*')].filter(
+      el => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest('.table-wrap')
+    );
+    const leaf = wide.filter(el => !wide.some(other => other !== el && el.contains(other)));
+    out.push('page ' + root.scrollWidth + ': ' + leaf.map(el => el.outerHTML.slice(0, 120)).join(' | '));
+  }
+  for (const wrap of document.querySelectorAll('.table-wrap')) {
+    const style = getComputedStyle(wrap);
+    const scrolls = ['auto', 'scroll'].includes(style.overflowX);
+    if (wrap.getBoundingClientRect().right > window.innerWidth + 1) out.push('table-wrap sticks out');
+    if (wrap.scrollWidth > wrap.clientWidth && !scrolls) out.push('table-wrap clips');
+  }
+  return out;
+}"""
+
+
+@pytest.fixture
+def usage_calls(customer, cc_token, make_usage):
+    make_usage(customer, cc_token, request_id="req_b_ok", model_name="deepseek-v4", cost_micro=21600)
+    make_usage(
+        customer,
+        cc_token,
+        request_id="req_b_failed",
+        failed=True,
+        status="error",
+        http_status=429,
+        error_code="upstream_saturated",
+        refusal_reason="saturated",
+    )
+
+
+@pytest.mark.parametrize("width,height", [(390, 844), (1366, 768)])
+@pytest.mark.django_db(transaction=True)
+def test_no_horizontal_overflow(
+    live_server, browser, customer, operator, cc_token, usage_calls, width, height
+):
+    base = live_server.url
+    overflows = {}
+    for user, paths in [(customer, _customer_pages(cc_token.pk)), (operator, OPS_PAGES)]:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        _login(page, base, user.username)
+        for path in paths:
+            response = page.goto(f"{base}{path}")
+            assert response.status == 200, path
+            problems = page.evaluate(OVERFLOW_JS)
+            if problems:
+                overflows[path] = problems
+        context.close()
+    assert overflows == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fallbacks_reorder_without_javascript(live_server, browser, customer, groups):
+    from tokens.services import token_create
+
+    token, _ = token_create(
+        user=customer,
+        name="nojs",
+        select_group=groups["ClaudeCode"],
+        fallback_groups=[groups["Default"], groups["Wan"]],
+    )
+    base = live_server.url
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    _login(page, base, customer.username)
+    page.goto(f"{base}/tokens/{token.pk}/edit/")
+
+    def checked_order():
+        return page.eval_on_selector_all(
+            "#fallback-list li:has(input[type=checkbox]:checked)",
+            "items => items.map(li => li.dataset.group)",
+        )
+
+    assert checked_order() == ["Default", "Wan"]
+    page.click(f"button[name=move][value='down:{groups['Default'].pk}']")
+    page.wait_for_load_state()
+    assert checked_order() == ["Wan", "Default"]
+    assert [f.group.name for f in token.fallbacks.all()] == ["Default", "Wan"]  # not saved yet
+    page.click(f"button[name=move][value='up:{groups['Default'].pk}']")
+    page.wait_for_load_state()
+    assert checked_order() == ["Default", "Wan"]
+    page.click(f"button[name=move][value='up:{groups['Wan'].pk}']")
+    page.wait_for_load_state()
+    assert checked_order() == ["Wan", "Default"]
+    page.click("[data-testid=save-token]")
+    page.wait_for_url(f"{base}/tokens/{token.pk}/")
+    assert [f.group.name for f in token.fallbacks.all()] == ["Wan", "Default"]
+    context.close()
+
+
+# Templates still without {% translate %} on this branch (billing/recharge.html, billing/prices.html).
+UNTRANSLATED = {"/wallet/recharge/?amount=100", "/prices/"}
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(
+            i,
+            id=path,
+            marks=[pytest.mark.xfail(strict=True, reason="not yet translated")]
+            if path in UNTRANSLATED
+            else [],
+        )
+        for i, path in enumerate(_customer_pages("{token}"))
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+def test_customer_pages_in_chinese_in_the_browser(
+    live_server, browser, customer, cc_token, usage_calls, index
+):
+    from tests.console.test_i18n import _msgids, _untranslated
+
+    path = _customer_pages(cc_token.pk)[index]
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    _login(page, live_server.url, customer.username)
+    page.goto(f"{live_server.url}{path}")
+    assert page.evaluate("document.documentElement.lang") == "zh-hans"
+    assert _untranslated(page.content(), _msgids()) == []
+    context.close()
+
+
+SCREENSHOT_PAGES = [
+    ("dashboard", "/"),
+    ("tokens", "/tokens/"),
+    ("wallet", "/wallet/"),
+    ("usage-log", "/usage/"),
+    ("spend", "/usage/spend/"),
+    ("prices", "/prices/"),
+]
+
+
+@pytest.mark.parametrize("locale,suffix", [("en-US", ""), ("zh-CN", "-zh")])
+@pytest.mark.django_db(transaction=True)
+def test_screenshots_in_both_languages(
+    live_server, browser, shots, customer, cc_token, make_usage, usage_calls, locale, suffix
+):
+    for i, (model, cost) in enumerate(
+        [("claude-sonnet-4-5", 186_000), ("gpt-5", 94_500), ("deepseek-v4", 7_200)]
+    ):
+        make_usage(customer, cc_token, request_id=f"req_shot_{i}", model_name=model, cost_micro=cost)
+    base = live_server.url
+    context = browser.new_context(
+        locale=locale, color_scheme="light", viewport={"width": 1366, "height": 768}
+    )
+    page = context.new_page()
+    _login(page, base, customer.username)
+    for name, path in SCREENSHOT_PAGES:
+        page.goto(f"{base}{path}")
+        assert page.evaluate("document.documentElement.lang") == ("zh-hans" if suffix else "en")
+        shots(page, f"{name}{suffix}")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/tokens/{cc_token.pk}/")
+    page.screenshot(path=str(shots.folder / f"mobile-token{suffix}.png"))
+    context.close()
