@@ -148,3 +148,67 @@ def test_anthropic_field_openai_cannot_carry_is_a_400_naming_it(live):
         )
     assert "output_config.task_budget" in str(caught.value)
     assert domestic_bodies(live) == []
+
+
+def gemini(live):
+    from google import genai
+    from google.genai import types
+
+    return genai.Client(
+        api_key=live.key,
+        http_options=types.HttpOptions(base_url=live.url, api_version="v1beta", timeout=30_000),
+    )
+
+
+def test_gemini_response_schema_on_a_claude_model_gives_matching_json(live):
+    from google.genai import types
+
+    client = gemini(live)  # held: a client collected mid-call closes its connection pool
+    response = client.models.generate_content(
+        model=CLAUDE,
+        contents="Name a big city and its population.",
+        config=types.GenerateContentConfig(response_mime_type="application/json", response_schema=City),
+    )
+    answer = orjson.loads(response.text)
+    assert set(SCHEMA["required"]) <= answer.keys()
+    assert isinstance(response.parsed, City)
+    (sent,) = claude_bodies(live)
+    assert sent["output_config"]["format"]["schema"]["required"] == ["city", "population"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_gemini_thinking_budget_on_a_claude_model_comes_back_as_thoughts(live, stream):
+    from google.genai import types
+
+    client = gemini(live)
+    kwargs = {
+        "model": CLAUDE,
+        "contents": "Name a big city.",
+        "config": types.GenerateContentConfig(
+            thinking_config=types.ThinkingConfig(thinking_budget=8000, include_thoughts=True)
+        ),
+    }
+    if stream:
+        parts = [
+            p for c in client.models.generate_content_stream(**kwargs) for p in c.candidates[0].content.parts
+        ]
+    else:
+        parts = client.models.generate_content(**kwargs).candidates[0].content.parts
+    thoughts = "".join(p.text for p in parts if p.thought)
+    answer = "".join(p.text or "" for p in parts if not p.thought)
+    assert thoughts and answer
+    (sent,) = claude_bodies(live)
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 16384}  # 8000 → medium
+
+
+def test_gemini_field_that_cannot_be_carried_is_a_400_naming_it(live):
+    from google.genai import errors, types
+
+    client = gemini(live)
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(
+            model=CLAUDE, contents="hi", config=types.GenerateContentConfig(response_logprobs=True)
+        )
+    assert caught.value.code == 400
+    assert "generationConfig.responseLogprobs" in caught.value.message
+    assert claude_bodies(live) == []
