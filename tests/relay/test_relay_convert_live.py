@@ -147,6 +147,8 @@ def test_anthropic_field_openai_cannot_carry_is_a_400_naming_it(live):
             extra_body={"output_config": {"task_budget": 100}},
         )
     assert "output_config.task_budget" in str(caught.value)
+    with pytest.raises(anthropic.BadRequestError, match="'top_k'"):  # sampling no OpenAI server shares
+        live.anthropic().messages.create(model=DOMESTIC, max_tokens=64, messages=ASK, extra_body={"top_k": 5})
     assert domestic_bodies(live) == []
 
 
