@@ -214,3 +214,37 @@ def test_gemini_field_that_cannot_be_carried_is_a_400_naming_it(live):
     assert caught.value.code == 400
     assert "generationConfig.responseLogprobs" in caught.value.message
     assert claude_bodies(live) == []
+
+
+@pytest.mark.parametrize(
+    "response_format",
+    [{"type": "json_object"}, {"type": "json_schema", "json_schema": {"name": "city", "schema": SCHEMA}}],
+)
+def test_openai_structured_stream_on_a_claude_model_streams_json(live, response_format):
+    chunks = list(
+        live.openai().chat.completions.create(
+            model=CLAUDE,
+            messages=ASK,
+            response_format=response_format,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    answer = orjson.loads("".join(d.content or "" for d in deltas))
+    assert isinstance(answer, dict)
+    assert not any(d.tool_calls for d in deltas)
+    assert chunks[-1].usage.completion_tokens > 0
+
+
+def test_anthropic_output_config_stream_on_an_openai_format_model_streams_json(live):
+    with live.anthropic().messages.stream(
+        model=DOMESTIC,
+        max_tokens=512,
+        messages=ASK,
+        output_config={"format": {"type": "json_schema", "schema": SCHEMA}},
+    ) as events:
+        message = events.get_final_message()
+    text = "".join(b.text for b in message.content if b.type == "text")
+    assert set(SCHEMA["required"]) <= orjson.loads(text).keys()
+    assert message.usage.output_tokens > 0
