@@ -460,6 +460,8 @@ def anthropic_messages_to_openai_chat(body: dict) -> dict:
     if not out_messages:
         raise ConversionError("'messages' must contain at least one message")
 
+    if body.get("top_k") is not None:
+        raise ConversionError("'top_k' is not supported by OpenAI-compatible models")
     out: dict = {"model": body.get("model"), "messages": out_messages}
     max_tokens = _max_tokens(body, "max_tokens")
     if max_tokens is not None:

@@ -441,6 +441,7 @@ def test_anthropic_tool_choice_variants():
             {"model": "m", "messages": [{"role": "user", "content": "x"}], "stop_sequences": "x"},
             "stop_sequences",
         ),
+        ({"model": "m", "messages": [{"role": "user", "content": "x"}], "top_k": 5}, "'top_k'"),
     ],
 )
 def test_anthropic_bodies_that_cannot_convert(body, fragment):
