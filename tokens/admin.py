@@ -7,7 +7,7 @@ from accounts.services import audit_record, audit_snapshot
 from groups.models import TokenGroup
 
 from .models import Token
-from .services import token_create, token_update
+from .services import token_create, token_delete, token_update
 
 
 def _split(text: str) -> list[str]:
@@ -131,6 +131,20 @@ class TokenAdmin(AuditedModelAdmin):
         )
         if form.raw_key:
             messages.warning(request, f"New key (shown once, copy it now): {form.raw_key}")
+
+    def delete_model(self, request, obj):
+        audit_record(
+            actor=request.user,
+            action="token.delete",
+            obj=obj,
+            before=audit_snapshot(obj),
+            ip=request.META.get("REMOTE_ADDR"),
+        )
+        token_delete(token=obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
 
     def save_related(self, request, form, formsets, change):
         """Fallbacks were saved by the token service."""

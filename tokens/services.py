@@ -1,4 +1,7 @@
-"""Token writes: create, update, roll key, fallback ordering. Validation lives here."""
+"""Token writes: create, update, roll key, fallback ordering. Validation lives here.
+
+Every write that changes what the relay caches for a key drops that entry on commit
+(`tokens.keys.forget_cached_tokens`); there is no signal behind these services."""
 
 from __future__ import annotations
 
@@ -212,6 +215,7 @@ def token_update(
     token.save()
     if fallback_groups is not _UNSET:
         _set_fallbacks(token, new_fallbacks)
+    forget_cached_tokens(token.key_hash)
     return token
 
 
@@ -227,6 +231,7 @@ def token_roll_key(*, token: Token) -> str:
     return raw
 
 
+@transaction.atomic
 def token_delete(*, token: Token) -> None:
     key_hash = token.key_hash
     token.delete()
