@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from tokens.keys import forget_user_tokens
+
 from .admin_audit import AuditedModelAdmin
 from .models import AuditLog, User
 
@@ -13,6 +15,12 @@ class UserAdmin(AuditedModelAdmin, BaseUserAdmin):
         *BaseUserAdmin.fieldsets,
         ("Gateway", {"fields": ("user_group", "user_group_pinned", "rpm_limit")}),
     )
+
+    def save_model(self, request, obj, form, change):
+        """The relay caches the user group, active flag and rate limit with each key."""
+        super().save_model(request, obj, form, change)
+        if change:
+            forget_user_tokens(obj.pk)
 
 
 @admin.register(AuditLog)

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from tokens.keys import display_prefix, generate_key, hash_key
+from tokens.keys import display_prefix, forget_user_tokens, generate_key, hash_key
 
 from .models import AuditLog, ManagementKey, User
 
@@ -75,6 +75,7 @@ def user_apply_upgrade_rules(*, user: User, total_recharged_micro: int) -> bool:
     before = user.user_group.name if user.user_group_id else None
     user.user_group = rule.user_group
     user.save(update_fields=["user_group"])
+    forget_user_tokens(user.pk)
     audit_record(
         actor=None,
         action="user_group.upgrade",
@@ -188,6 +189,7 @@ def user_operator_update(*, actor: User, user: User, ip: str | None = None, **fi
         setattr(user, name, value)
     user.full_clean(exclude=["password"])
     user.save()
+    forget_user_tokens(user.pk)
     audit_record(
         actor=actor,
         action="user.update",

@@ -1,8 +1,8 @@
 """Key authentication for the relay: cached lookup by HMAC hash, then cheap checks in memory.
 
-The cache entry (`tokens.keys.token_cache_key`) is dropped by token signals whenever a
-token or its fallbacks change; a short TTL bounds staleness of user-level changes
-(user group, active flag). Unknown keys are cached too, so a flood of bad keys does
+The cache entry (`tokens.keys.token_cache_key`) is dropped once the write commits by the
+services that change a token, its fallbacks or its user (user group, active flag, rate
+limit); the TTL bounds staleness of anything else. Unknown keys are cached too, so a flood of bad keys does
 not reach the database. Each process also keeps what it read for a second
 (`apiyi_admin.cache.memo`), so a warm call asks Redis nothing about its key: a key
 disabled elsewhere stops working here within that second, at once in the process

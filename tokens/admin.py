@@ -3,11 +3,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from accounts.admin_audit import AuditedModelAdmin
-from accounts.services import audit_record, audit_snapshot
 from groups.models import TokenGroup
 
 from .models import Token
-from .services import token_create, token_update
+from .services import token_create, token_delete, token_update
 
 
 def _split(text: str) -> list[str]:
@@ -44,7 +43,6 @@ class TokenAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.before = audit_snapshot(self.instance) if self.instance.pk else None
         if self.instance.pk:
             self.fields["user"].disabled = True
             self.initial["fallback_group_names"] = ", ".join(
@@ -79,12 +77,17 @@ class TokenAdminForm(forms.ModelForm):
         try:
             if self.instance.pk:
                 self.saved = token_update(
-                    token=self.instance, expires_at=data["expires_at"], enabled=data["enabled"], **fields
+                    token=self.instance,
+                    expires_at=data["expires_at"],
+                    enabled=data["enabled"],
+                    actor=self.actor,
+                    ip=self.ip,
+                    **fields,
                 )
                 self.raw_key = None
             else:
                 self.saved, self.raw_key = token_create(
-                    user=data["user"], expires_at=data["expires_at"], **fields
+                    user=data["user"], expires_at=data["expires_at"], actor=self.actor, ip=self.ip, **fields
                 )
         except ValidationError as exc:
             self._update_errors(_map_errors(exc))
@@ -118,19 +121,23 @@ class TokenAdmin(AuditedModelAdmin):
     search_fields = ("name", "key_prefix", "user__username")
     readonly_fields = ("key_prefix", "spent_micro", "held_micro", "last_used_at")
 
+    def get_form(self, request, obj=None, **kwargs):
+        """The token services audit the change: they are told the operator did it."""
+        form = super().get_form(request, obj, **kwargs)
+        form.actor, form.ip = request.user, request.META.get("REMOTE_ADDR")
+        return form
+
     def save_model(self, request, obj, form, change):
-        saved = form.saved
-        form.instance = saved
-        audit_record(
-            actor=request.user,
-            action="token.update" if change else "token.create",
-            obj=saved,
-            before=form.before,
-            after=audit_snapshot(saved),
-            ip=request.META.get("REMOTE_ADDR"),
-        )
+        form.instance = form.saved
         if form.raw_key:
             messages.warning(request, f"New key (shown once, copy it now): {form.raw_key}")
+
+    def delete_model(self, request, obj):
+        token_delete(token=obj, actor=request.user, ip=request.META.get("REMOTE_ADDR"))
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
 
     def save_related(self, request, form, formsets, change):
         """Fallbacks were saved by the token service."""

@@ -1,4 +1,7 @@
-"""Token writes: create, update, roll key, fallback ordering. Validation lives here."""
+"""Token writes: create, update, roll key, fallback ordering. Validation lives here.
+
+Every write that changes what the relay caches for a key drops that entry on commit
+(`tokens.keys.forget_cached_tokens`); there is no signal behind these services."""
 
 from __future__ import annotations
 
@@ -141,8 +144,12 @@ def token_create(
     model_allowlist: Sequence[str] = (),
     ip_allowlist: Iterable[str] = (),
     rpm_limit: int | None = None,
+    actor=None,
+    ip: str | None = None,
 ) -> tuple[Token, str]:
-    """Create a token; returns it with its raw key, which is never stored or shown again."""
+    """Create a token; returns it with its raw key, which is never stored or shown again.
+
+    `actor` (default: the owner) and `ip` are who did it, for the audit log."""
     name = (name or "").strip() or "default"
     fallback_groups = list(fallback_groups)
     ips = normalize_ip_allowlist(ip_allowlist)
@@ -171,7 +178,7 @@ def token_create(
     )
     token.save()
     _set_fallbacks(token, fallback_groups)
-    audit_record(actor=user, action="token.create", obj=token, after=_audit_view(token))
+    audit_record(actor=actor or user, action="token.create", obj=token, after=_audit_view(token), ip=ip)
     return token, raw
 
 
@@ -192,6 +199,8 @@ def token_update(
     ip_allowlist=_UNSET,
     enabled=_UNSET,
     rpm_limit=_UNSET,
+    actor=None,
+    ip: str | None = None,
 ) -> Token:
     """Change any of a token's settings; what is not passed stays as it is."""
     token = Token.objects.select_for_update(of=("self",)).select_related("user__user_group").get(pk=token.pk)
@@ -231,7 +240,10 @@ def token_update(
         _set_fallbacks(token, new_fallbacks)
     after = _audit_view(token)
     if after != before:
-        audit_record(actor=token.user, action="token.update", obj=token, before=before, after=after)
+        audit_record(
+            actor=actor or token.user, action="token.update", obj=token, before=before, after=after, ip=ip
+        )
+    forget_cached_tokens(token.key_hash)
     return token
 
 
@@ -249,8 +261,10 @@ def token_roll_key(*, token: Token) -> str:
 
 
 @transaction.atomic
-def token_delete(*, token: Token) -> None:
+def token_delete(*, token: Token, actor=None, ip: str | None = None) -> None:
     key_hash = token.key_hash
-    audit_record(actor=token.user, action="token.delete", obj=token, before=_audit_view(token))
+    audit_record(
+        actor=actor or token.user, action="token.delete", obj=token, before=_audit_view(token), ip=ip
+    )
     token.delete()
     forget_cached_tokens(key_hash)

@@ -103,22 +103,41 @@ def test_update_changes_fallbacks_and_validates(vip, groups):
     assert token.select_group.name == "ClaudeCode"
 
 
-def test_roll_key_invalidates_old_key_and_its_cache(vip, groups):
+def test_roll_key_invalidates_old_key_and_its_cache(vip, groups, django_capture_on_commit_callbacks):
     token, raw = token_create(user=vip, name="x", select_group=groups["Default"])
     cache.set(token_cache_key(hash_key(raw)), {"id": token.pk})
-    new_raw = token_roll_key(token=token)
+    with django_capture_on_commit_callbacks(execute=True):
+        new_raw = token_roll_key(token=token)
     assert new_raw != raw
     assert cache.get(token_cache_key(hash_key(raw))) is None
     assert Token.objects.get(pk=token.pk).key_hash == hash_key(new_raw)
     assert not Token.objects.filter(key_hash=hash_key(raw)).exists()
 
 
-def test_disable_drops_cached_auth(vip, groups):
+def test_disable_and_delete_drop_cached_auth_on_commit(vip, groups, django_capture_on_commit_callbacks):
     token, raw = token_create(user=vip, name="x", select_group=groups["Default"])
     key = token_cache_key(hash_key(raw))
     cache.set(key, {"id": token.pk})
-    token_update(token=token, enabled=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        token_update(token=token, enabled=False)
+        assert cache.get(key) is not None  # not before the commit
     assert cache.get(key) is None
     cache.set(key, {"id": token.pk})
-    token_delete(token=token)
+    with django_capture_on_commit_callbacks(execute=True):
+        token_delete(token=token)
+    assert cache.get(key) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_user_changes_drop_the_users_cached_keys_on_commit(vip, groups, make_user, user_groups):
+    from django.db import transaction
+
+    from accounts.services import user_operator_update
+
+    token, raw = token_create(user=vip, name="x", select_group=groups["Default"])
+    key = token_cache_key(hash_key(raw))
+    cache.set(key, {"id": token.pk})
+    with transaction.atomic():
+        user_operator_update(actor=make_user(is_staff=True), user=vip, is_active=False)
+        assert cache.get(key) is not None
     assert cache.get(key) is None

@@ -13,6 +13,7 @@ from groups.snapshot import ROUTING_VERSION_KEY, bump_routing_version, routing_v
 from relay import upstream
 from tokens.keys import hash_key, token_cache_key
 from tokens.models import Token
+from tokens.services import token_update
 
 BODY = orjson.dumps({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]})
 
@@ -83,12 +84,13 @@ def test_a_key_disabled_by_another_process_stops_working_within_the_memo_ttl(sim
 
 
 @pytest.mark.django_db
-def test_a_key_disabled_in_this_process_stops_working_at_once(simulator, demo, clock):
+def test_a_key_disabled_in_this_process_stops_working_at_once(
+    simulator, demo, clock, django_capture_on_commit_callbacks
+):
     key = demo["demo_key"]
     assert call(key).status_code == 200
-    token = Token.objects.get(key_hash=hash_key(key))
-    token.enabled = False
-    token.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        token_update(token=Token.objects.get(key_hash=hash_key(key)), enabled=False)
     assert call(key).status_code == 401
 
 

@@ -1,16 +1,21 @@
 """Key authentication: header forms, disabled/expired keys, IP allowlists, cache invalidation."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.utils import timezone
 
-from relay.auth import ip_allowed
-from tokens.keys import hash_key
+from accounts.services import user_operator_update
+from relay.auth import _load_and_cache, ip_allowed
+from tokens.keys import hash_key, token_cache_key
 from tokens.models import Token
 from tokens.services import token_update
 
-pytestmark = pytest.mark.django_db
+# Real commits: the services drop cached keys in `transaction.on_commit`.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CHAT = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -30,9 +35,9 @@ def test_changes_to_a_token_apply_at_once(simulator, demo, relay_call):
     resp = relay_call("POST", "/v1/chat/completions", key=key, json=CHAT)
     assert resp.status_code == 401 and "disabled" in resp.json()["error"]["message"]
     token_update(token=token, enabled=True)
-    token.refresh_from_db()
-    token.expires_at = timezone.now() - timedelta(seconds=1)
-    token.save()  # saved through the model: the signal drops the cached entry
+    assert relay_call("POST", "/v1/chat/completions", key=key, json=CHAT).status_code == 200  # cached again
+    Token.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    token_update(token=token, rpm_limit=100)  # any service write drops the entry: the expiry is read
     resp = relay_call("POST", "/v1/messages", json=CHAT, headers={"x-api-key": key})
     assert resp.status_code == 401 and resp.json()["error"]["type"] == "authentication_error"
 
@@ -83,6 +88,54 @@ def test_user_group_change_applies_to_cached_tokens_at_once(simulator, demo, rel
         relay_call("POST", "/v1/chat/completions", key=key, json=body).status_code == 200
     )  # vip: premium ok
     user = User.objects.get(username="demo")
-    user.user_group = user_groups["default"]
-    user.save()
+    user_operator_update(
+        actor=User.objects.get(username="admin"), user=user, user_group=user_groups["default"]
+    )
     assert relay_call("POST", "/v1/chat/completions", key=key, json=body).status_code == 403
+
+
+def _call_elsewhere(fn, *args):
+    """Run fn on another thread, so on another database connection: a concurrent relay call."""
+
+    def run():
+        try:
+            fn(*args)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+
+
+def test_a_revoke_drops_the_cached_key_only_once_it_commits(simulator, demo, relay_call):
+    key = demo["demo_key"]
+    assert relay_call("POST", "/v1/chat/completions", key=key, json=CHAT).status_code == 200  # now cached
+    token = Token.objects.get(key_hash=hash_key(key))
+    with transaction.atomic():
+        token_update(token=token, enabled=False)
+        assert cache.get(token_cache_key(token.key_hash)) is not None, "dropped before the commit"
+    assert cache.get(token_cache_key(token.key_hash)) is None
+    resp = relay_call("POST", "/v1/chat/completions", key=key, json=CHAT)
+    assert resp.status_code == 401 and "disabled" in resp.json()["error"]["message"]
+
+
+def test_a_call_between_the_revoke_and_its_commit_cannot_re_cache_the_key(simulator, demo, relay_call):
+    key = demo["demo_key"]
+    token = Token.objects.get(key_hash=hash_key(key))
+    with transaction.atomic():
+        token_update(token=token, enabled=False)
+        # A concurrent call misses the cache and reads the row still visible to it: enabled.
+        _call_elsewhere(_load_and_cache, token.key_hash)
+        assert cache.get(token_cache_key(token.key_hash)).enabled
+    resp = relay_call("POST", "/v1/chat/completions", key=key, json=CHAT)
+    assert resp.status_code == 401 and "disabled" in resp.json()["error"]["message"]
+
+
+def test_a_rolled_back_revoke_keeps_the_key_working(simulator, demo, relay_call):
+    key = demo["demo_key"]
+    token = Token.objects.get(key_hash=hash_key(key))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        token_update(token=token, enabled=False)
+        raise RuntimeError
+    assert relay_call("POST", "/v1/chat/completions", key=key, json=CHAT).status_code == 200

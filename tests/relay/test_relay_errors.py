@@ -7,6 +7,7 @@ import requests
 
 from billing.models import LedgerEntry, UsageRecord
 from relay.errors import SATURATED_MESSAGE
+from tokens.services import token_update
 
 pytestmark = [pytest.mark.live]
 
@@ -26,9 +27,7 @@ def test_401_bad_key_in_both_formats(live):
 def test_401_missing_and_disabled_key(live):
     resp = requests.post(f"{live.url}/v1/chat/completions", json={"model": "gpt-5.1", "messages": HELLO})
     assert resp.status_code == 401 and "Missing API key" in resp.json()["error"]["message"]
-    token = live.token
-    token.enabled = False
-    token.save()
+    token_update(token=live.token, enabled=False)
     with pytest.raises(openai.AuthenticationError, match="disabled"):
         live.openai().chat.completions.create(model="gpt-5.1", messages=HELLO)
 

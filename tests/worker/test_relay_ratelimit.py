@@ -48,9 +48,11 @@ def test_token_rpm_limit_refuses_with_its_own_429_and_never_falls_back(live):
 def test_account_rpm_limit_spans_the_accounts_keys(live):
     key = live.make_key(select="ClaudeCode")
     user = live.token_of(key).user
-    user.rpm_limit = 1
-    user.save()
+    from accounts.models import User
+    from accounts.services import user_operator_update
     from tokens.services import token_create
+
+    user_operator_update(actor=User.objects.get(username="admin"), user=user, rpm_limit=1)
 
     _, second = token_create(user=user, name="second", select_group=live.token_of(key).select_group)
     live.openai(key=key).chat.completions.create(model="claude-sonnet-4-5", messages=HELLO)
