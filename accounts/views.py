@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 
+from billing.ledger import BillingError
 from billing.models import Wallet
 from billing.selectors import (
     balance_summary,
@@ -23,7 +24,7 @@ from billing.selectors import (
     spend_by_day,
     usage_by_group,
 )
-from billing.services import BillingError, wallet_adjust
+from billing.services import wallet_adjust
 from groups.models import TokenGroup
 
 from .audit import audit_changes

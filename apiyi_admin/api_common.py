@@ -19,8 +19,8 @@ from rest_framework import exceptions, pagination, permissions, serializers, sta
 from rest_framework.response import Response
 
 from accounts.models import ManagementKey
+from billing.ledger import MAX_AMOUNT_MICRO, BillingError, InsufficientBalance
 from billing.pricing import PricingError, cny_to_micro, format_cny
-from billing.services import MAX_AMOUNT_MICRO, BillingError, InsufficientBalance
 from groups.models import TokenGroup
 
 MONEY_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$"

@@ -34,6 +34,7 @@ from tokens.models import Token
 from .charts import bar_chart
 from .filters import LedgerEntryFilter, UsageRecordFilter
 from .forms import BonusTierForm, RateForm, RechargeForm, SpendRangeForm
+from .ledger import BillingError
 from .models import Recharge, RechargeBonusTier
 from .pricing import BillingBasis, ModelPrice, PricingError, Usage, billing_basis, format_cny, to_micro
 from .quotes import explain_price, quote_usage
@@ -49,7 +50,6 @@ from .selectors import (
     usd_cny_rate,
 )
 from .services import (
-    BillingError,
     bonus_tier_delete,
     bonus_tier_for,
     bonus_tier_save,

@@ -170,11 +170,3 @@ def should_touch_last_used(token_id: int) -> bool:
         return False
     _asked_recently.put(token_id, True)
     return cache.add(f"token:last_used:{token_id}", 1, LAST_USED_EVERY_S)
-
-
-def token_touch_last_used(token_id: int) -> None:
-    from django.utils import timezone
-
-    from tokens.models import Token
-
-    Token.objects.filter(pk=token_id).update(last_used_at=timezone.now())

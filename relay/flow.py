@@ -18,8 +18,8 @@ import aiohttp
 from django.db import DatabaseError
 
 from apiyi_admin.db import db_async, db_async_detached
+from billing.ledger import InsufficientBalance, QuotaExceeded, get_ledger
 from billing.pricing import Charge, Usage
-from billing.services import InsufficientBalance, QuotaExceeded
 from groups.policy import Reason
 from groups.routing import ChannelInfo, RoutingSnapshot
 from groups.saturation import (
@@ -31,7 +31,7 @@ from groups.saturation import (
     inflight_release,
 )
 
-from . import services, upstream
+from . import upstream
 from .accounting import usage_fields
 from .auth import TokenInfo, should_touch_last_used
 from .errors import SATURATED_MESSAGE, RelayError
@@ -113,7 +113,7 @@ class Call:
         }
         touch = self.token.id if should_touch_last_used(self.token.id) else None
         try:
-            await self._db(services.relay_refused)(
+            await self._db(get_ledger().refuse)(
                 request_id=self.request_id, user_id=self.token.user_id, record=record, touch_token_id=touch
             )
         except Exception:
@@ -122,12 +122,12 @@ class Call:
     async def hold(self, amount_micro: int) -> None:
         """Reserve the estimate; 402 before any upstream call when balance or quota fall short."""
         pending = asyncio.ensure_future(
-            db_async(services.relay_hold)(
+            db_async(get_ledger().hold)(
                 user_id=self.token.user_id,
                 token_id=self.token.id,
                 request_id=self.request_id,
                 amount_micro=amount_micro,
-                touch=should_touch_last_used(self.token.id),
+                touch_token=should_touch_last_used(self.token.id),
             )
         )
         try:
@@ -201,7 +201,7 @@ class Call:
             record.update(billing_basis=charge.basis, price_breakdown=charge.as_dict())
         cost = charge.cost_micro if charge is not None else 0
         await asyncio.shield(
-            self._db(services.relay_settle)(
+            self._db(get_ledger().settle)(
                 request_id=self.request_id,
                 user_id=self.token.user_id,
                 cost_micro=cost,

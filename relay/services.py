@@ -1,7 +1,6 @@
-"""Relay writes: holds, settlements, refusal records, last-used stamps, video jobs.
+"""Relay writes of video jobs; holds, settlements and refusals go through billing.ledger.
 
-Each function is one short transaction called from async code through `sync_to_async`;
-a relay call makes at most two such calls (hold, settle) on its happy path.
+Each function is one short transaction called from async code through `sync_to_async`.
 """
 
 from __future__ import annotations
@@ -11,45 +10,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from billing.services import Settlement, usage_record_failure, usage_settle, wallet_hold
-from tokens.models import Token
-
-
-def token_touch_last_used(*, token_id: int) -> None:
-    """Stamp last_used_at; the caller limits this to once a minute per token."""
-    Token.objects.filter(pk=token_id).update(last_used_at=timezone.now())
-
-
-def relay_hold(*, user_id: int, token_id: int, request_id: str, amount_micro: int, touch: bool) -> int:
-    """Reserve the estimate before any upstream call (raises InsufficientBalance / QuotaExceeded)."""
-    return wallet_hold(
-        user_id=user_id,
-        request_id=request_id,
-        amount_micro=amount_micro,
-        token_id=token_id,
-        touch_token=touch,
-    )
-
-
-def relay_settle(
-    *, request_id: str, user_id: int, cost_micro: int, record: dict, hold_micro: int | None = None
-) -> Settlement:
-    """Charge what the call cost and release the rest of its hold: once per request id.
-
-    `hold_micro`: what this call's own hold committed, or None when unknown (then read back).
-    """
-    return usage_settle(
-        request_id=request_id, user_id=user_id, cost_micro=cost_micro, record=record, hold_micro=hold_micro
-    )
-
-
-def relay_refused(*, request_id: str, user_id: int, record: dict, touch_token_id: int | None = None) -> None:
-    """A call refused after authentication (404/403/402/429/400): recorded at no cost."""
-    with transaction.atomic():
-        usage_record_failure(request_id=request_id, user_id=user_id, record=record)
-        if touch_token_id is not None:
-            token_touch_last_used(token_id=touch_token_id)
-
+from billing.ledger import get_ledger
 
 # --- video jobs ---------------------------------------------------------------------------
 
@@ -127,7 +88,7 @@ def video_job_apply_state(*, job_id: str, state: dict):
                 multiplier=job.multiplier,
                 usd_cny_rate=snapshot.usd_cny_rate,
             )
-            settlement = usage_settle(
+            settlement = get_ledger().settle(
                 request_id=job.request_id,
                 user_id=job.user_id,
                 cost_micro=charge.cost_micro,
@@ -204,10 +165,9 @@ def video_jobs_restart_stalled(*, older_than_s: int, limit: int = 500) -> list[t
 
 
 def _release_video(job, *, error: str) -> None:
-    usage_settle(
+    get_ledger().release(
         request_id=job.request_id,
         user_id=job.user_id,
-        cost_micro=0,
         record=_video_usage_record(job, status="error", http_status=200, error=error),
     )
 

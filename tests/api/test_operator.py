@@ -257,9 +257,9 @@ def test_audit_log_filters(as_operator):
 
 
 def test_operator_sees_all_usage(as_operator, alice, groups):
-    from billing.services import usage_settle
+    from billing.ledger import get_ledger
 
-    usage_settle(
+    get_ledger().settle(
         request_id="r1", user_id=alice.pk, cost_micro=0, record={"model_name": "gpt-5.1", "status": "success"}
     )
     rows = as_operator.get("/api/v1/operator/usage/").json()["results"]

@@ -2,33 +2,38 @@
 
 import pytest
 
+from billing.ledger import get_ledger
 from billing.models import LedgerEntry, UsageRecord
-from billing.services import usage_settle, wallet_recharge
+from billing.services import wallet_recharge
 from tokens.services import token_create
 
 pytestmark = pytest.mark.django_db
 
 
 def settle(user, token, request_id, cost_micro, **record):
-    return usage_settle(
-        request_id=request_id,
-        user_id=user.pk,
-        cost_micro=cost_micro,
-        record={
-            "token_id": token.pk,
-            "token_name": token.name,
-            "model_name": "claude-sonnet-4-5",
-            "group_name": "ClaudeCode",
-            "channel_name": "claude-official",
-            "status": "success",
-            "http_status": 200,
-            "input_tokens": 1000,
-            "output_tokens": 100,
-            "price_breakdown": {"basis": "tokens", "cost_cny": "0.021600"},
-            "trace": [{"group": "ClaudeCode", "channel": "claude-official", "outcome": "ok", "ms": 12}],
-            **record,
-        },
-    ).record
+    return (
+        get_ledger()
+        .settle(
+            request_id=request_id,
+            user_id=user.pk,
+            cost_micro=cost_micro,
+            record={
+                "token_id": token.pk,
+                "token_name": token.name,
+                "model_name": "claude-sonnet-4-5",
+                "group_name": "ClaudeCode",
+                "channel_name": "claude-official",
+                "status": "success",
+                "http_status": 200,
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                "price_breakdown": {"basis": "tokens", "cost_cny": "0.021600"},
+                "trace": [{"group": "ClaudeCode", "channel": "claude-official", "outcome": "ok", "ms": 12}],
+                **record,
+            },
+        )
+        .record
+    )
 
 
 @pytest.fixture
@@ -178,7 +183,7 @@ def test_usage_record_of_deleted_token_still_listed(as_alice, records):
 
 
 def test_why_explains_a_failed_call_of_ones_own(as_alice, as_bob, alice, records):
-    from billing.services import usage_record_failure
+    from billing.ledger import usage_record_failure
 
     failed = usage_record_failure(
         request_id="req-alice-404",

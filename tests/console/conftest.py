@@ -46,7 +46,7 @@ def make_usage():
     """Settle a usage record through the real wallet service (no relay needed)."""
     import uuid
 
-    from billing.services import usage_record_failure, usage_settle
+    from billing.ledger import get_ledger, usage_record_failure
 
     def make(user, token=None, *, cost_micro=0, failed=False, **fields):
         request_id = fields.pop("request_id", f"req_{uuid.uuid4().hex[:16]}")
@@ -63,9 +63,11 @@ def make_usage():
             return usage_record_failure(request_id=request_id, user_id=user.pk, record=record)
         record.setdefault("status", "success")
         record.setdefault("http_status", 200)
-        return usage_settle(
-            request_id=request_id, user_id=user.pk, cost_micro=cost_micro, record=record
-        ).record
+        return (
+            get_ledger()
+            .settle(request_id=request_id, user_id=user.pk, cost_micro=cost_micro, record=record)
+            .record
+        )
 
     return make
 

@@ -7,19 +7,11 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billing.ledger import InsufficientBalance, InvalidAmount, QuotaExceeded, get_ledger
 from billing.models import LedgerEntry, LedgerKind, UsageRecord, Wallet
 from billing.selectors import wallets_out_of_balance
-from billing.services import (
-    InsufficientBalance,
-    InvalidAmount,
-    QuotaExceeded,
-    holds_release_stale,
-    usage_settle,
-    wallet_adjust,
-    wallet_hold,
-    wallet_recharge,
-    wallet_refund,
-)
+from billing.services import wallet_adjust, wallet_recharge, wallet_refund
+from billing.sweeper import holds_release_stale
 from tokens.services import token_create
 
 Y = 1_000_000
@@ -46,9 +38,9 @@ def record(**extra):
 
 def test_hold_then_settle_charges_actual_and_releases_rest(funded):
     r = rid()
-    wallet_hold(user_id=funded.pk, request_id=r, amount_micro=2 * Y)
+    get_ledger().hold(user_id=funded.pk, request_id=r, amount_micro=2 * Y)
     assert balance(funded) == 8 * Y
-    result = usage_settle(request_id=r, user_id=funded.pk, cost_micro=300_000, record=record())
+    result = get_ledger().settle(request_id=r, user_id=funded.pk, cost_micro=300_000, record=record())
     assert result.charged_micro == 300_000
     assert balance(funded) == 10 * Y - 300_000
     assert Wallet.objects.get(user=funded).held_micro == 0
@@ -63,8 +55,8 @@ def test_settle_with_the_callers_hold_amount_equals_reading_it_back(funded, hold
     """The relay passes its hold's amount instead of re-reading it; the books come out the same,
     and even a zero hold gets its release line (else the sweeper would keep finding it)."""
     r = rid()
-    wallet_hold(user_id=funded.pk, request_id=r, amount_micro=hold)
-    result = usage_settle(
+    get_ledger().hold(user_id=funded.pk, request_id=r, amount_micro=hold)
+    result = get_ledger().settle(
         request_id=r, user_id=funded.pk, cost_micro=300, record=record(), hold_micro=hold if known else None
     )
     assert result.charged_micro == 300 and not result.already_settled
@@ -81,10 +73,12 @@ def test_settle_claims_a_pending_usage_record_once(funded):
     """A pending record (a video job's) is filled by the settlement, whose fields win over the
     pending ones; a second settlement finds it settled."""
     r = rid()
-    wallet_hold(user_id=funded.pk, request_id=r, amount_micro=Y)
+    get_ledger().hold(user_id=funded.pk, request_id=r, amount_micro=Y)
     UsageRecord.objects.create(request_id=r, user=funded, model_name="sora-2", endpoint="/v1/videos")
-    usage_settle(request_id=r, user_id=funded.pk, cost_micro=5, record=record(status="success"), hold_micro=Y)
-    again = usage_settle(request_id=r, user_id=funded.pk, cost_micro=7, record=record(), hold_micro=Y)
+    get_ledger().settle(
+        request_id=r, user_id=funded.pk, cost_micro=5, record=record(status="success"), hold_micro=Y
+    )
+    again = get_ledger().settle(request_id=r, user_id=funded.pk, cost_micro=7, record=record(), hold_micro=Y)
     usage = UsageRecord.objects.get(request_id=r)
     assert again.already_settled and again.charged_micro == 5
     assert (usage.status, usage.cost_micro, usage.model_name, usage.endpoint) == (
@@ -99,9 +93,9 @@ def test_settle_claims_a_pending_usage_record_once(funded):
 
 def test_settle_is_exactly_once(funded):
     r = rid()
-    wallet_hold(user_id=funded.pk, request_id=r, amount_micro=Y)
-    usage_settle(request_id=r, user_id=funded.pk, cost_micro=100, record=record())
-    again = usage_settle(request_id=r, user_id=funded.pk, cost_micro=999_999, record=record())
+    get_ledger().hold(user_id=funded.pk, request_id=r, amount_micro=Y)
+    get_ledger().settle(request_id=r, user_id=funded.pk, cost_micro=100, record=record())
+    again = get_ledger().settle(request_id=r, user_id=funded.pk, cost_micro=999_999, record=record())
     assert again.already_settled
     assert balance(funded) == 10 * Y - 100
     assert UsageRecord.objects.filter(request_id=r).count() == 1
@@ -110,15 +104,15 @@ def test_settle_is_exactly_once(funded):
 
 def test_hold_never_overdraws(funded):
     with pytest.raises(InsufficientBalance):
-        wallet_hold(user_id=funded.pk, request_id=rid(), amount_micro=10 * Y + 1)
+        get_ledger().hold(user_id=funded.pk, request_id=rid(), amount_micro=10 * Y + 1)
     assert balance(funded) == 10 * Y
     assert not LedgerEntry.objects.filter(kind=LedgerKind.HOLD).exists()
 
 
 def test_cost_above_hold_and_balance_is_recorded_uncollected(funded):
     r = rid()
-    wallet_hold(user_id=funded.pk, request_id=r, amount_micro=Y)
-    result = usage_settle(request_id=r, user_id=funded.pk, cost_micro=11 * Y, record=record())
+    get_ledger().hold(user_id=funded.pk, request_id=r, amount_micro=Y)
+    result = get_ledger().settle(request_id=r, user_id=funded.pk, cost_micro=11 * Y, record=record())
     assert result.charged_micro == 10 * Y
     assert result.record.uncollected_micro == Y
     assert balance(funded) == 0
@@ -127,16 +121,16 @@ def test_cost_above_hold_and_balance_is_recorded_uncollected(funded):
 
 def test_token_quota_limits_holds(funded, groups):
     token, _ = token_create(user=funded, name="q", select_group=groups["Default"], quota_micro=Y)
-    wallet_hold(user_id=funded.pk, token_id=token.pk, request_id=rid(), amount_micro=600_000)
+    get_ledger().hold(user_id=funded.pk, token_id=token.pk, request_id=rid(), amount_micro=600_000)
     with pytest.raises(QuotaExceeded):
-        wallet_hold(user_id=funded.pk, token_id=token.pk, request_id=rid(), amount_micro=600_000)
+        get_ledger().hold(user_id=funded.pk, token_id=token.pk, request_id=rid(), amount_micro=600_000)
     assert balance(funded) == 10 * Y - 600_000
 
 
 def test_refund_once_and_not_more_than_charged(funded):
     r = rid()
-    wallet_hold(user_id=funded.pk, request_id=r, amount_micro=Y)
-    usage_settle(request_id=r, user_id=funded.pk, cost_micro=500_000, record=record())
+    get_ledger().hold(user_id=funded.pk, request_id=r, amount_micro=Y)
+    get_ledger().settle(request_id=r, user_id=funded.pk, cost_micro=500_000, record=record())
     with pytest.raises(InvalidAmount):
         wallet_refund(request_id=r, amount_micro=500_001)
     wallet_refund(request_id=r, amount_micro=500_000, memo="video failed")
@@ -225,9 +219,9 @@ def test_random_interleavings_always_reconcile(funded, steps):
         r = requests[i]
         try:
             if op == "hold":
-                held.setdefault(r, wallet_hold(user_id=funded.pk, request_id=r, amount_micro=amount))
+                held.setdefault(r, get_ledger().hold(user_id=funded.pk, request_id=r, amount_micro=amount))
             elif op == "settle":
-                usage_settle(
+                get_ledger().settle(
                     request_id=r,
                     user_id=funded.pk,
                     cost_micro=amount,
@@ -259,7 +253,7 @@ def test_concurrent_holds_never_overdraw_on_postgres(make_user, demo):
         barrier.wait()
         for _ in range(5):
             try:
-                wallet_hold(user_id=user.pk, request_id=rid(), amount_micro=Y // 2)
+                get_ledger().hold(user_id=user.pk, request_id=rid(), amount_micro=Y // 2)
                 results.append(True)
             except InsufficientBalance:
                 results.append(False)

@@ -9,8 +9,9 @@ from django.test import AsyncClient
 from psycopg_pool import PoolTimeout
 
 from apiyi_admin.db import _call, _Outage, releasing
+from billing.ledger import get_ledger
 from billing.models import LedgerEntry, UsageRecord, Wallet
-from relay import services, upstream
+from relay import upstream
 
 BODY = orjson.dumps(
     {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
@@ -55,7 +56,7 @@ def test_database_failure_in_hold_is_a_503_in_the_clients_format_and_charges_not
     assert post(key, path).status_code == 200  # warm caches
     before = list(Wallet.objects.values_list("balance_micro", "held_micro").order_by("pk"))
     ledger = LedgerEntry.objects.count()
-    monkeypatch.setattr(services, "wallet_hold", _down)
+    monkeypatch.setattr(get_ledger(), "hold", _down)
     resp = post(key, path)
     assert_unavailable_in_clients_format(resp, path)
     assert list(Wallet.objects.values_list("balance_micro", "held_micro").order_by("pk")) == before
@@ -86,9 +87,10 @@ def test_a_call_whose_hold_found_no_connection_answers_without_waiting_for_anoth
     key = demo["demo_key"]
     assert post(key, path).status_code == 200  # warm caches: the hold is the call's first unit
     refusals = []
-    real_refused = services.relay_refused
-    monkeypatch.setattr(services, "relay_refused", lambda **kw: refusals.append(real_refused(**kw)))
-    monkeypatch.setattr(services, "wallet_hold", _no_connection)
+    ledger = get_ledger()
+    real_refused = ledger.refuse
+    monkeypatch.setattr(ledger, "refuse", lambda **kw: refusals.append(real_refused(**kw)))
+    monkeypatch.setattr(ledger, "hold", _no_connection)
     resp = post(key, path)
     assert_unavailable_in_clients_format(resp, path)
     assert refusals == []

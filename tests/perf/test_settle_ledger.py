@@ -5,9 +5,10 @@ import uuid
 
 import pytest
 
+from billing.ledger import get_ledger
 from billing.models import LedgerEntry, UsageRecord, Wallet
 from billing.selectors import wallets_out_of_balance
-from billing.services import usage_settle, wallet_hold, wallet_recharge
+from billing.services import wallet_recharge
 from tokens.services import token_create
 
 Y = 1_000_000
@@ -33,10 +34,12 @@ def assert_chain(user):
 @pytest.mark.django_db
 def test_balance_after_is_exact_through_holds_settles_and_a_short_settlement(payer):
     user, token = payer
-    wallet_hold(user_id=user.pk, request_id="a", amount_micro=Y // 2, token_id=token.pk)
-    wallet_hold(user_id=user.pk, request_id="b", amount_micro=Y, token_id=token.pk)
-    usage_settle(request_id="a", user_id=user.pk, cost_micro=Y // 4, record={"token_id": token.pk})
-    short = usage_settle(request_id="b", user_id=user.pk, cost_micro=5 * Y, record={"token_id": token.pk})
+    get_ledger().hold(user_id=user.pk, request_id="a", amount_micro=Y // 2, token_id=token.pk)
+    get_ledger().hold(user_id=user.pk, request_id="b", amount_micro=Y, token_id=token.pk)
+    get_ledger().settle(request_id="a", user_id=user.pk, cost_micro=Y // 4, record={"token_id": token.pk})
+    short = get_ledger().settle(
+        request_id="b", user_id=user.pk, cost_micro=5 * Y, record={"token_id": token.pk}
+    )
     assert short.charged_micro == Y + 2 * Y - Y // 4 - Y  # the hold plus everything left
     assert short.record.uncollected_micro == 5 * Y - short.charged_micro
     assert_chain(user)
@@ -51,9 +54,11 @@ def test_balance_after_is_exact_through_holds_settles_and_a_short_settlement(pay
 @pytest.mark.django_db
 def test_a_second_settlement_returns_the_first_and_changes_nothing(payer):
     user, token = payer
-    wallet_hold(user_id=user.pk, request_id="c", amount_micro=Y, token_id=token.pk)
-    first = usage_settle(request_id="c", user_id=user.pk, cost_micro=Y // 2, record={"token_id": token.pk})
-    again = usage_settle(request_id="c", user_id=user.pk, cost_micro=Y, record={"token_id": token.pk})
+    get_ledger().hold(user_id=user.pk, request_id="c", amount_micro=Y, token_id=token.pk)
+    first = get_ledger().settle(
+        request_id="c", user_id=user.pk, cost_micro=Y // 2, record={"token_id": token.pk}
+    )
+    again = get_ledger().settle(request_id="c", user_id=user.pk, cost_micro=Y, record={"token_id": token.pk})
     assert again.already_settled and again.charged_micro == first.charged_micro == Y // 2
     assert again.record.cost_micro == Y // 2
     assert_chain(user)

@@ -35,7 +35,7 @@ def check(request_ids: set[str]) -> dict:
     from django.db.models import Count
 
     from billing.models import LedgerEntry, UsageRecord
-    from billing.services import holds_release_stale
+    from billing.sweeper import holds_release_stale
     from soak.ledger import ledger_problems
 
     released = LedgerEntry.objects.filter(kind="release").values("request_id")

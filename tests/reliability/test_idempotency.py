@@ -18,9 +18,11 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from billing.ledger import get_ledger
 from billing.models import LedgerEntry, LedgerKind, UsageRecord, Wallet
 from billing.selectors import wallets_out_of_balance
-from billing.services import holds_release_stale, usage_settle, wallet_hold, wallet_recharge
+from billing.services import wallet_recharge
+from billing.sweeper import holds_release_stale
 from tokens.models import Token
 from tokens.services import token_create
 
@@ -31,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DIE_BETWEEN_HOLD_AND_SETTLE = """
 import os, signal, django
 django.setup()
-from billing.services import wallet_hold
-wallet_hold(user_id={user_id}, request_id="req-killed", amount_micro={hold}, token_id={token_id})
+from billing.ledger import get_ledger
+get_ledger().hold(user_id={user_id}, request_id="req-killed", amount_micro={hold}, token_id={token_id})
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -99,10 +101,10 @@ def test_a_process_killed_between_hold_and_settle_is_swept_exactly_once(transact
 
 def test_an_unsettled_hold_is_swept_once_and_a_late_settle_charges_nothing(payer):
     user, token = payer
-    wallet_hold(user_id=user.pk, request_id="req-orphan", amount_micro=HOLD, token_id=token.pk)
+    get_ledger().hold(user_id=user.pk, request_id="req-orphan", amount_micro=HOLD, token_id=token.pk)
     _age_holds(7200)
     assert [holds_release_stale(older_than_s=3600) for _ in range(3)] == [1, 0, 0]
-    late = usage_settle(
+    late = get_ledger().settle(
         request_id="req-orphan", user_id=user.pk, cost_micro=HOLD, record={"token_id": token.pk}
     )
     assert late.already_settled and late.charged_micro == 0
@@ -113,9 +115,11 @@ def test_an_unsettled_hold_is_swept_once_and_a_late_settle_charges_nothing(payer
 
 def test_retried_settles_charge_once_whatever_cost_they_carry(payer):
     user, token = payer
-    wallet_hold(user_id=user.pk, request_id="req-retry", amount_micro=HOLD, token_id=token.pk)
+    get_ledger().hold(user_id=user.pk, request_id="req-retry", amount_micro=HOLD, token_id=token.pk)
     results = [
-        usage_settle(request_id="req-retry", user_id=user.pk, cost_micro=cost, record={"token_id": token.pk})
+        get_ledger().settle(
+            request_id="req-retry", user_id=user.pk, cost_micro=cost, record={"token_id": token.pk}
+        )
         for cost in (1_000_000, 1_000_000, 2_500_000)
     ]
     assert [r.already_settled for r in results] == [False, True, True]
@@ -130,13 +134,13 @@ def test_retried_settles_charge_once_whatever_cost_they_carry(payer):
 @pytest.mark.postgres
 def test_concurrent_settles_of_one_request_charge_once(transactional_db, payer):
     user, token = payer
-    wallet_hold(user_id=user.pk, request_id="req-race", amount_micro=HOLD, token_id=token.pk)
+    get_ledger().hold(user_id=user.pk, request_id="req-race", amount_micro=HOLD, token_id=token.pk)
     barrier = threading.Barrier(6)
 
     def settle(cost: int):
         barrier.wait()
         try:
-            return usage_settle(
+            return get_ledger().settle(
                 request_id="req-race", user_id=user.pk, cost_micro=cost, record={"token_id": token.pk}
             )
         finally:

@@ -7,10 +7,11 @@ from asgiref.sync import async_to_sync
 from django.db import OperationalError
 from django.test import AsyncClient
 
+from billing.ledger import get_ledger
 from billing.models import LedgerEntry, UsageRecord
 from billing.selectors import wallets_out_of_balance
-from billing.services import holds_release_stale
-from relay import services, upstream
+from billing.sweeper import holds_release_stale
+from relay import upstream
 
 
 def post(key: str, path: str, *, stream: bool = False):
@@ -53,7 +54,7 @@ def test_upstream_failure_with_the_database_down_is_the_upstream_error_not_a_500
     simulator, demo, monkeypatch, path
 ):
     simulator.configure(upstream="*", error="500")
-    monkeypatch.setattr(services, "relay_settle", _down)
+    monkeypatch.setattr(get_ledger(), "settle", _down)
     resp = post(demo["demo_key"], path)
     assert resp.status_code == 502, resp.content
     body = resp.json()
@@ -67,7 +68,7 @@ def test_upstream_failure_with_the_database_down_is_the_upstream_error_not_a_500
 
 @pytest.mark.django_db
 def test_answered_call_whose_settlement_fails_is_a_503_and_its_hold_is_swept(simulator, demo, monkeypatch):
-    monkeypatch.setattr(services, "relay_settle", _down)
+    monkeypatch.setattr(get_ledger(), "settle", _down)
     resp = post(demo["demo_key"], "/v1/messages")
     assert resp.status_code == 503
     assert resp.json()["error"]["type"] == "overloaded_error"
@@ -77,7 +78,7 @@ def test_answered_call_whose_settlement_fails_is_a_503_and_its_hold_is_swept(sim
 
 @pytest.mark.django_db
 def test_stream_whose_settlement_fails_is_delivered_and_its_hold_is_swept(simulator, demo, monkeypatch):
-    monkeypatch.setattr(services, "relay_settle", _down)
+    monkeypatch.setattr(get_ledger(), "settle", _down)
     resp = post(demo["demo_key"], "/v1/chat/completions", stream=True)
     assert resp.status_code == 200
     assert resp.content_bytes.rstrip().endswith(b"data: [DONE]")

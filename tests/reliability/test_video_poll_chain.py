@@ -84,7 +84,7 @@ def test_beat_restarts_a_lost_chain_and_the_job_settles_once(live, queued, recon
 def test_a_job_whose_hold_the_sweeper_released_is_not_shown_as_charged(live, queued, reconciled):
     """Workers and beat down for two days: the hold sweeper releases the job's hold first, then
     polling resumes and finds the video done. Nothing is charged, and the job says so."""
-    from billing.services import holds_release_stale
+    from billing.sweeper import holds_release_stale
 
     job = _submit(live, video_ms=0)  # done at once upstream
     two_days_ago = timezone.now() - timedelta(days=2, minutes=1)

@@ -8,9 +8,11 @@ from django.db import connection
 from django.utils import timezone
 
 from billing import tasks
+from billing.ledger import get_ledger
 from billing.models import LedgerEntry, LedgerKind, UsageRecord, UsageStatus, Wallet
 from billing.selectors import wallets_out_of_balance
-from billing.services import holds_release_stale, usage_settle, wallet_hold, wallet_recharge
+from billing.services import wallet_recharge
+from billing.sweeper import holds_release_stale
 from tokens.models import Token
 from tokens.services import token_create
 
@@ -33,7 +35,7 @@ def payer(make_user, groups):
 
 
 def _hold(user, token, request_id, age_s=7200):
-    wallet_hold(user_id=user.pk, request_id=request_id, amount_micro=HOLD, token_id=token.pk)
+    get_ledger().hold(user_id=user.pk, request_id=request_id, amount_micro=HOLD, token_id=token.pk)
     _age(request_id, age_s)
 
 
@@ -59,7 +61,7 @@ def test_a_settlement_arriving_after_the_sweeper_charges_nothing(payer):
     user, token = payer
     _hold(user, token, "req-late")
     holds_release_stale(older_than_s=3600)
-    late = usage_settle(
+    late = get_ledger().settle(
         request_id="req-late", user_id=user.pk, cost_micro=1_000_000, record={"token_id": token.pk}
     )
     assert late.already_settled and late.charged_micro == 0
@@ -71,7 +73,9 @@ def test_recent_and_settled_holds_are_left_alone(payer):
     user, token = payer
     _hold(user, token, "req-young", age_s=60)
     _hold(user, token, "req-settled")
-    usage_settle(request_id="req-settled", user_id=user.pk, cost_micro=500_000, record={"token_id": token.pk})
+    get_ledger().settle(
+        request_id="req-settled", user_id=user.pk, cost_micro=500_000, record={"token_id": token.pk}
+    )
 
     assert holds_release_stale(older_than_s=3600) == 0
     assert Wallet.objects.get(user=user).held_micro == HOLD

@@ -4,9 +4,10 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
+from billing.ledger import BillingError
 from billing.models import Wallet
 from billing.pricing import cny_to_micro, format_cny
-from billing.services import BillingError, wallet_recharge
+from billing.services import wallet_recharge
 
 
 class Command(BaseCommand):

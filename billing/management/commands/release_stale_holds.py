@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.services import holds_release_stale
+from billing.sweeper import holds_release_stale
 
 
 class Command(BaseCommand):

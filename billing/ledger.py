@@ -1,0 +1,515 @@
+"""The ledger: holds and settlements of relay calls, and the refusal records kept beside them.
+
+One small interface (`PortableLedger`'s `hold`, `settle`, `release`, `refuse`) with two
+implementations chosen by the database vendor (`get_ledger`): `PostgresLedger` runs a hold
+and a settlement as one statement each (data-modifying CTEs), `PortableLedger` as a few plain
+SQL statements that run anywhere (SQLite, and PostgreSQL too). tests/billing/test_ledger_contract.py
+holds both to the same contract.
+
+Concurrency: a hold or settlement changes the wallet with one conditional UPDATE
+(`balance_micro >= …` in its WHERE, so checks and writes cannot interleave and the balance
+never goes negative), taken as late as possible so the row lock lives for about one
+statement plus COMMIT. Exactly once: the usage record (unique request id) is claimed first;
+unique (request_id, kind) ledger lines back that up. Lock order everywhere on the hot path:
+usage record, token, wallet.
+
+Cost: every relay call holds and settles, so those two run plain SQL instead of ORM queries
+and model saves — hold: token, wallet, ledger line; settlement: usage record, token, wallet,
+ledger lines. Both commit durably: a settlement trusts its hold's amount (passed in by the
+relay), which is only safe when the hold cannot be lost to a database crash.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from functools import cached_property
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from tokens.models import Token
+
+from .models import LedgerEntry, LedgerKind, UsageRecord, UsageStatus, Wallet
+
+# Upper bound for any single money amount: ¥10,000,000.
+MAX_AMOUNT_MICRO = 10_000_000 * 1_000_000
+
+
+class BillingError(Exception):
+    code = "billing_error"
+
+
+class InsufficientBalance(BillingError):
+    code = "insufficient_balance"
+
+
+class QuotaExceeded(BillingError):
+    code = "token_quota_exceeded"
+
+
+class InvalidAmount(BillingError, ValueError):
+    code = "invalid_amount"
+
+
+def check_amount(amount_micro: int, *, allow_zero: bool = False, allow_negative: bool = False):
+    if not isinstance(amount_micro, int) or isinstance(amount_micro, bool):
+        raise InvalidAmount("amount must be a whole number of micro-yuan")
+    if abs(amount_micro) > MAX_AMOUNT_MICRO:
+        raise InvalidAmount("amount is larger than ¥10,000,000")
+    if amount_micro < 0 and not allow_negative:
+        raise InvalidAmount("amount must not be negative")
+    if amount_micro == 0 and not allow_zero:
+        raise InvalidAmount("amount must not be zero")
+
+
+def _table(conn, model) -> str:
+    return conn.ops.quote_name(model._meta.db_table)
+
+
+def _bound_cursor(conn):
+    """A cursor for the one-statement hold and settlement on PostgreSQL that binds parameters
+    server-side, so psycopg prepares each statement after a few runs on a connection.
+
+    Django's default cursor renders every parameter into the SQL text in Python; for the
+    settlement's ~50 parameters that cost more CPU than the statement itself.
+    """
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
+        cursor = ServerBindingCursor(conn.connection)
+    return conn.make_debug_cursor(cursor) if conn.queries_logged else conn.make_cursor(cursor)
+
+
+def wallet_move(*, balance_delta: int, held_delta: int, min_balance: int | None = None, **lookup):
+    """Change one wallet in a single UPDATE … RETURNING: (wallet id, balance after) or None
+    when no wallet matches (missing, or its balance is below `min_balance`)."""
+    ((column, value),) = lookup.items()
+    assert column in ("id", "user_id")
+    conn = connections[Wallet.objects.db]
+    # identifiers are the model's own; every value is a parameter
+    sql = f"UPDATE {_table(conn, Wallet)} SET balance_micro = balance_micro + %s, held_micro = held_micro + %s, updated_at = %s WHERE {column} = %s"  # noqa: S608, E501
+    params = [balance_delta, held_delta, conn.ops.adapt_datetimefield_value(timezone.now()), value]
+    if min_balance is not None:
+        sql += " AND balance_micro >= %s"
+        params.append(min_balance)
+    with conn.cursor() as cursor:
+        cursor.execute(sql + " RETURNING id, balance_micro", params)
+        return cursor.fetchone()
+
+
+def _insert_sql(conn, model, columns: tuple[str, ...], rows: int = 1) -> str:
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    return (
+        f"INSERT INTO {_table(conn, model)} ({', '.join(columns)}) VALUES "  # noqa: S608
+        + ", ".join([placeholders] * rows)
+    )
+
+
+_LEDGER_COLUMNS = (
+    "wallet_id",
+    "kind",
+    "amount_micro",
+    "balance_after_micro",
+    "request_id",
+    "token_id",
+    "memo",
+    "created_at",
+)
+
+
+def _ledger_add(*lines: tuple) -> None:
+    """Append request ledger lines in one INSERT: (wallet id, kind, amount, balance after,
+    request id, token id) each. The hot path's cheap form of `LedgerEntry.objects.create`."""
+    conn = connections[LedgerEntry.objects.db]
+    now = conn.ops.adapt_datetimefield_value(timezone.now())
+    params = [value for line in lines for value in (*line, "", now)]
+    with conn.cursor() as cursor:
+        cursor.execute(_insert_sql(conn, LedgerEntry, _LEDGER_COLUMNS, len(lines)), params)
+
+
+def _token_hold(*, token_id: int, amount_micro: int, touch: bool) -> bool:
+    """Reserve on the token unless that would pass its quota; stamp last_used_at if asked."""
+    conn = connections[Token.objects.db]
+    params: list = [amount_micro]
+    touched = ""
+    if touch:
+        touched = ", last_used_at = %s"
+        params.append(conn.ops.adapt_datetimefield_value(timezone.now()))
+    params += [token_id, amount_micro]
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_table(conn, Token)} SET held_micro = held_micro + %s{touched} WHERE id = %s "  # noqa: S608
+            "AND (quota_micro IS NULL OR quota_micro >= spent_micro + held_micro + %s)",
+            params,
+        )
+        return cursor.rowcount == 1
+
+
+def _token_spend(*, token_id: int, held_delta: int, spent_delta: int) -> None:
+    conn = connections[Token.objects.db]
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_table(conn, Token)} SET held_micro = held_micro + %s, spent_micro = spent_micro + %s "  # noqa: S608
+            "WHERE id = %s",
+            [held_delta, spent_delta, token_id],
+        )
+
+
+def _hold_in_one_statement(
+    conn, *, user_id: int, request_id: str, amount_micro: int, token_id: int | None, touch: bool
+) -> tuple[bool, bool]:
+    """`wallet_hold` as one PostgreSQL statement (data-modifying CTEs): (token ok, held).
+
+    Why: rows stay locked from their UPDATE to COMMIT, and a Python client under load can
+    take milliseconds per round trip; one statement leaves a single round trip (COMMIT) inside
+    the lock. The wallet UPDATE waits for the token's (EXISTS), keeping the lock order. When
+    the token passes and the wallet does not, the caller raises and the transaction rolls back.
+    """
+    now = conn.ops.adapt_datetimefield_value(timezone.now())
+    token_check, params = "TRUE", []
+    token_cte = ""
+    if token_id is not None:
+        touched = ", last_used_at = %s" if touch else ""
+        token_cte = f"""t AS (
+    UPDATE {_table(conn, Token)} SET held_micro = held_micro + %s{touched}
+    WHERE id = %s AND (quota_micro IS NULL OR quota_micro >= spent_micro + held_micro + %s) RETURNING id
+), """  # noqa: S608
+        params += [amount_micro, *([now] if touch else []), token_id, amount_micro]
+        token_check = "EXISTS (SELECT 1 FROM t)"
+    sql = f"""WITH {token_cte}w AS (
+    UPDATE {_table(conn, Wallet)} SET balance_micro = balance_micro - %s, held_micro = held_micro + %s,
+        updated_at = %s
+    WHERE user_id = %s AND balance_micro >= %s AND {token_check} RETURNING id, balance_micro
+), l AS (
+    INSERT INTO {_table(conn, LedgerEntry)} ({", ".join(_LEDGER_COLUMNS)})
+    SELECT id, %s, %s, balance_micro, %s, %s::bigint, '', %s FROM w RETURNING id
+)
+SELECT {token_check}, EXISTS (SELECT 1 FROM l)"""  # noqa: S608
+    params += [amount_micro, amount_micro, now, user_id, max(amount_micro, 1)]
+    params += [LedgerKind.HOLD.value, -amount_micro, request_id, token_id, now]
+    with _bound_cursor(conn) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+@functools.cache
+def _usage_fields() -> dict:
+    """UsageRecord's fields by attribute name (`token_id`, not `token`), without the id."""
+    return {f.attname: f for f in UsageRecord._meta.concrete_fields if not f.primary_key}
+
+
+def _usage_upsert(
+    conn, *, request_id: str, fields: dict, create_fields: dict | None = None, expressions: dict | None = None
+) -> tuple[str, list]:
+    """SQL and parameters that claim the one settlement of a request: fill its pending usage
+    record or create it, in one `INSERT … ON CONFLICT (request_id) DO UPDATE … WHERE
+    settled_at IS NULL RETURNING id` (PostgreSQL and SQLite). No row back when the record is
+    already settled; a concurrent second claim waits on the first one's row, then finds it
+    settled. `fields` are written in either case, `create_fields` (a superset) only into a
+    new record; `expressions` give some columns as SQL instead of a value.
+    """
+    row = {**(create_fields or fields), "request_id": request_id}
+    assert fields.keys() <= row.keys()
+    model_fields = _usage_fields()
+    expressions = expressions or {}
+    values = {
+        name: field.get_db_prep_save(row[name] if name in row else field.get_default(), conn)
+        for name, field in model_fields.items()
+        if name not in expressions
+    }
+    values["created_at"] = conn.ops.adapt_datetimefield_value(timezone.now())
+    columns = [model_fields[name].column for name in values] + list(expressions)
+    placeholders = ["%s"] * len(values) + list(expressions.values())
+    update = ", ".join(
+        f"{model_fields[name].column} = EXCLUDED.{model_fields[name].column}" for name in fields
+    )
+    table = _table(conn, UsageRecord)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(placeholders)}) "  # noqa: S608
+        f"ON CONFLICT (request_id) DO UPDATE SET {update} WHERE {table}.settled_at IS NULL RETURNING id"
+    )
+    return sql, list(values.values())
+
+
+def usage_claim(*, request_id: str, fields: dict, create_fields: dict | None = None) -> bool:
+    """Take the one settlement of a request (see `_usage_upsert`): False if already settled."""
+    conn = connections[UsageRecord.objects.db]
+    sql, params = _usage_upsert(conn, request_id=request_id, fields=fields, create_fields=create_fields)
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    request_id: str
+    charged_micro: int
+    already_settled: bool
+
+    @cached_property
+    def record(self) -> UsageRecord:
+        """Read on demand: the relay does not need it, so settling does not pay for it."""
+        return UsageRecord.objects.get(request_id=self.request_id)
+
+
+def _already_settled(request_id: str) -> Settlement:
+    existing = UsageRecord.objects.get(request_id=request_id)
+    return Settlement(request_id, existing.cost_micro - existing.uncollected_micro, True)
+
+
+def _settle_in_one_statement(conn, *, request_id: str, user_id: int, cost_micro: int, fields: dict, token_id):
+    """`usage_settle`'s usual case as one PostgreSQL statement (data-modifying CTEs).
+
+    Returns (claimed, held, hold amount, (wallet id, balance after) or None). Token, wallet
+    and ledger lines change only if the usage record was claimed; the wallet UPDATE comes
+    after the token's (the `count(*) FROM t` forces it: lock order) and only when hold plus
+    balance cover the cost. When they do not (None back, although claimed), the caller
+    finishes with `_settle_short` in the same transaction and writes the ledger lines itself.
+    Why one statement: see `_hold_in_one_statement`.
+    """
+    hold = "COALESCE((SELECT amount FROM h), 0)"
+    usage_sql, usage_params = _usage_upsert(
+        conn, request_id=request_id, fields=fields, expressions={"hold_micro": hold}
+    )
+    now = conn.ops.adapt_datetimefield_value(timezone.now())
+    ledger = _table(conn, LedgerEntry)
+    sql = f"""WITH h AS (
+    SELECT -amount_micro AS amount FROM {ledger} WHERE request_id = %s AND kind = %s
+), u AS (
+    {usage_sql}
+), t AS (
+    UPDATE {_table(conn, Token)} SET held_micro = held_micro - {hold}, spent_micro = spent_micro + %s
+    WHERE id = %s::bigint AND EXISTS (SELECT 1 FROM u) RETURNING id
+), w AS (
+    UPDATE {_table(conn, Wallet)} SET balance_micro = balance_micro + {hold} - %s,
+        held_micro = held_micro - {hold}, updated_at = %s
+    WHERE user_id = %s AND balance_micro >= %s - {hold} AND EXISTS (SELECT 1 FROM u)
+        AND (SELECT count(*) FROM t) >= 0
+    RETURNING id, balance_micro
+), l AS (
+    INSERT INTO {ledger} (wallet_id, kind, amount_micro, balance_after_micro, request_id, memo, created_at)
+    SELECT id, %s, {hold}, balance_micro + %s, %s, '', %s FROM w WHERE EXISTS (SELECT 1 FROM h)
+    UNION ALL
+    SELECT id, %s, -%s, balance_micro, %s, '', %s FROM w WHERE %s > 0
+)
+SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM h), {hold},
+    (SELECT id FROM w), (SELECT balance_micro FROM w)"""  # noqa: S608
+    params = [
+        request_id, LedgerKind.HOLD.value,
+        *usage_params,
+        cost_micro, token_id,
+        cost_micro, now, user_id, cost_micro,
+        LedgerKind.RELEASE.value, cost_micro, request_id, now,
+        LedgerKind.CHARGE.value, cost_micro, request_id, now, cost_micro,
+    ]  # fmt: skip
+    with _bound_cursor(conn) as cursor:
+        cursor.execute(sql, params)
+        claimed, held, hold_micro, wallet_id, balance = cursor.fetchone()
+    return claimed, held, hold_micro, (wallet_id, balance) if wallet_id is not None else None
+
+
+def _settle_short(*, request_id: str, user_id: int, cost_micro: int, hold_micro: int):
+    """The rare case where hold plus balance do not cover the cost: charge what is there."""
+    wallet = Wallet.objects.select_for_update().get(user_id=user_id)
+    charged = max(0, min(cost_micro, wallet.balance_micro + hold_micro))
+    moved = wallet_move(user_id=user_id, balance_delta=hold_micro - charged, held_delta=-hold_micro)
+    UsageRecord.objects.filter(request_id=request_id).update(uncollected_micro=cost_micro - charged)
+    return moved, charged
+
+
+def usage_record_failure(*, request_id: str, user_id: int, record: dict) -> UsageRecord:
+    """A call refused before any hold (auth passed): kept so the user can see why it failed."""
+    fields = {**record, "user_id": user_id, "status": UsageStatus.ERROR, "settled_at": timezone.now()}
+    usage, _ = UsageRecord.objects.update_or_create(request_id=request_id, defaults=fields)
+    return usage
+
+
+class PortableLedger:
+    """Holds and settlements in plain SQL that any backend runs: hold three statements,
+    settlement four (plus a read of the hold when the caller does not pass its amount)."""
+
+    @transaction.atomic
+    def hold(
+        self,
+        *,
+        user_id: int,
+        request_id: str,
+        amount_micro: int,
+        token_id: int | None = None,
+        touch_token: bool = False,
+    ) -> int:
+        """Reserve an estimate before an upstream call. Never overdraws, never exceeds a quota.
+
+        Token (quota check; `touch_token` also stamps its last_used_at), then wallet
+        (conditional UPDATE), then the ledger line. Raising rolls back what was written.
+        """
+        check_amount(amount_micro, allow_zero=True)
+        token_ok, held = self._reserve(
+            user_id=user_id,
+            request_id=request_id,
+            amount_micro=amount_micro,
+            token_id=token_id,
+            touch=touch_token,
+        )
+        if not token_ok:
+            raise QuotaExceeded("token quota exceeded")
+        if not held:
+            raise InsufficientBalance("insufficient balance")
+        return amount_micro
+
+    def _reserve(
+        self, *, user_id: int, request_id: str, amount_micro: int, token_id: int | None, touch: bool
+    ) -> tuple[bool, bool]:
+        """(token ok, held)."""
+        if token_id is not None and not _token_hold(
+            token_id=token_id, amount_micro=amount_micro, touch=touch
+        ):
+            return False, False
+        moved = wallet_move(
+            user_id=user_id,
+            balance_delta=-amount_micro,
+            held_delta=amount_micro,
+            min_balance=max(amount_micro, 1),
+        )
+        if moved is None:
+            return True, False
+        _ledger_add((moved[0], LedgerKind.HOLD.value, -amount_micro, moved[1], request_id, token_id))
+        return True, True
+
+    @transaction.atomic
+    def settle(
+        self, *, request_id: str, user_id: int, cost_micro: int, record: dict, hold_micro: int | None = None
+    ) -> Settlement:
+        """Charge the actual cost, release the rest of the hold, write the usage record: once.
+
+        A second call for the same request id changes nothing and returns the first result.
+        A cost above what the hold and balance cover is recorded as uncollected, never
+        overdrawn. `hold_micro`: what the caller's own `hold` committed (None when unknown:
+        then the hold is read back).
+        """
+        check_amount(cost_micro, allow_zero=True)
+        fields = {
+            **record,
+            "user_id": user_id,
+            "hold_micro": hold_micro,
+            "cost_micro": cost_micro,
+            "uncollected_micro": 0,
+            "settled_at": timezone.now(),
+        }
+        token_id = record.get("token_id")
+        outcome = self._claim_and_move(
+            request_id=request_id, user_id=user_id, cost_micro=cost_micro, fields=fields, token_id=token_id
+        )
+        if outcome is None:
+            return _already_settled(request_id)
+        held, hold_micro, moved, lines_written = outcome
+        if lines_written:
+            return Settlement(request_id, cost_micro, False)
+        charged = cost_micro
+        if moved is None and (held or cost_micro):
+            moved, charged = _settle_short(
+                request_id=request_id, user_id=user_id, cost_micro=cost_micro, hold_micro=hold_micro
+            )
+            if token_id is not None and charged != cost_micro:
+                _token_spend(token_id=token_id, held_delta=0, spent_delta=charged - cost_micro)
+        if moved is not None:
+            wallet_id, balance = moved
+            lines = []
+            if held:
+                lines.append(
+                    (wallet_id, LedgerKind.RELEASE.value, hold_micro, balance + charged, request_id, None)
+                )
+            if charged:
+                lines.append((wallet_id, LedgerKind.CHARGE.value, -charged, balance, request_id, None))
+            if lines:
+                _ledger_add(*lines)
+        return Settlement(request_id, charged, False)
+
+    def _claim_and_move(self, *, request_id: str, user_id: int, cost_micro: int, fields: dict, token_id):
+        """Claim the usage record, then move token and wallet: None when already settled, else
+        (held, hold amount, (wallet id, balance after) or None, ledger lines written)."""
+        hold_micro = fields["hold_micro"]
+        held = hold_micro is not None
+        if not held:
+            hold = (
+                LedgerEntry.objects.filter(request_id=request_id, kind=LedgerKind.HOLD)
+                .values_list("amount_micro", flat=True)
+                .first()
+            )
+            held, hold_micro = hold is not None, -(hold or 0)
+        fields["hold_micro"] = hold_micro
+        if not usage_claim(request_id=request_id, fields=fields):
+            return None
+        if token_id is not None and (hold_micro or cost_micro):
+            _token_spend(token_id=token_id, held_delta=-hold_micro, spent_delta=cost_micro)
+        moved = None
+        if held or cost_micro:
+            moved = wallet_move(
+                user_id=user_id,
+                balance_delta=hold_micro - cost_micro,
+                held_delta=-hold_micro,
+                min_balance=cost_micro - hold_micro,
+            )
+        return held, hold_micro, moved, False
+
+    def release(
+        self, *, request_id: str, user_id: int, record: dict, hold_micro: int | None = None
+    ) -> Settlement:
+        """Give the whole hold back (the call failed or was cut before any cost): a settlement at zero."""
+        return self.settle(
+            request_id=request_id, user_id=user_id, cost_micro=0, record=record, hold_micro=hold_micro
+        )
+
+    def refuse(
+        self, *, request_id: str, user_id: int, record: dict, touch_token_id: int | None = None
+    ) -> None:
+        """A call refused after authentication, before any hold: recorded at no cost so its
+        request id can be looked up; `touch_token_id` also stamps that token's last_used_at."""
+        with transaction.atomic():
+            usage_record_failure(request_id=request_id, user_id=user_id, record=record)
+            if touch_token_id is not None:
+                Token.objects.filter(pk=touch_token_id).update(last_used_at=timezone.now())
+
+
+class PostgresLedger(PortableLedger):
+    """A hold and a settlement's usual case as one statement each: rows stay locked from their
+    UPDATE to COMMIT, and one statement leaves a single round trip (COMMIT) inside the lock."""
+
+    def _reserve(
+        self, *, user_id: int, request_id: str, amount_micro: int, token_id: int | None, touch: bool
+    ) -> tuple[bool, bool]:
+        return _hold_in_one_statement(
+            connections[Wallet.objects.db],
+            user_id=user_id,
+            request_id=request_id,
+            amount_micro=amount_micro,
+            token_id=token_id,
+            touch=touch,
+        )
+
+    def _claim_and_move(self, *, request_id: str, user_id: int, cost_micro: int, fields: dict, token_id):
+        claimed, held, hold_micro, moved = _settle_in_one_statement(
+            connections[UsageRecord.objects.db],
+            request_id=request_id,
+            user_id=user_id,
+            cost_micro=cost_micro,
+            fields=fields,
+            token_id=token_id,
+        )
+        if not claimed:
+            return None
+        return held, hold_micro, moved, moved is not None
+
+
+@functools.cache
+def _ledger_for(vendor: str) -> PortableLedger:
+    return PostgresLedger() if vendor == "postgresql" else PortableLedger()
+
+
+def get_ledger() -> PortableLedger:
+    """The ledger implementation for the database the wallets live in (read from settings:
+    no connection is made, so the relay may ask on its event loop)."""
+    engine = connections.settings[Wallet.objects.db]["ENGINE"]
+    return _ledger_for("postgresql" if engine.endswith("postgresql") else "portable")
