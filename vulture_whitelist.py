@@ -118,3 +118,4 @@ TimeZoneMiddleware  # accounts/middleware.py
 email_template_name  # accounts/views.py
 subject_template_name  # accounts/views.py
 success_url  # accounts/views.py
+deleted_at  # relay/models.py (filtered on by selectors)

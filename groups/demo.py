@@ -126,7 +126,6 @@ CHANNELS = {
             "nano-banana-pro",
             "gemini-2.5-flash-image",
             "gemini-3-pro-image-preview",
-            "veo-3.1",
         ],
         ["Default"],
         0,
@@ -134,6 +133,7 @@ CHANNELS = {
     "sora": ("video", ["sora-2"], ["Sora2Official"], 0),
     "wan": ("video", ["wan-2.5"], ["Wan"], 0),
     "seedance": ("video", ["seedance-2"], ["Seedance2"], 0),
+    "veo": ("video", ["veo-3.1"], ["Default"], 0),  # Veo 3.1 through POST /v1/videos
 }
 
 DEMO_KEY_FILE = "demo_key"

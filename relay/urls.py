@@ -15,5 +15,6 @@ urlpatterns = [
     path("videos", views.videos, name="videos"),
     path("videos/<str:video_id>", views.video_detail, name="video_detail"),
     path("videos/<str:video_id>/content", views.video_content, name="video_content"),
+    path("videos/<str:video_id>/remix", views.video_remix, name="video_remix"),
     re_path(r"^(?P<rest>.*)$", views.unknown, name="unknown"),
 ]

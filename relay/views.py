@@ -30,8 +30,16 @@ from .endpoints import (
 )
 from .errors import RelayError
 from .flow import Call
+from .multipart import read_form
 from .ratelimit import rpm_check_token
-from .videos import handle_video_content, handle_video_create, handle_video_get
+from .videos import (
+    handle_video_content,
+    handle_video_create,
+    handle_video_delete,
+    handle_video_get,
+    handle_video_list,
+    handle_video_remix,
+)
 
 logger = logging.getLogger("relay")
 
@@ -146,15 +154,22 @@ async def model_detail(request, call, model_id: str):
 @relay_view("openai", methods=("POST", "GET"))
 async def videos(request, call):
     if request.method == "GET":
-        raise RelayError("method_not_allowed", "Use POST /v1/videos to submit, GET /v1/videos/{id} to poll.")
+        return await handle_video_list(request, call)
     return await handle_video_create(
         request, call, parse_body(request) if _is_json(request) else _form(request)
     )
 
 
-@relay_view("openai", methods=("GET",))
+@relay_view("openai", methods=("GET", "DELETE"))
 async def video_detail(request, call, video_id: str):
+    if request.method == "DELETE":
+        return await handle_video_delete(request, call, video_id)
     return await handle_video_get(request, call, video_id)
+
+
+@relay_view("openai")
+async def video_remix(request, call, video_id: str):
+    return await handle_video_remix(request, call, video_id, parse_body(request))
 
 
 @relay_view("openai", methods=("GET",))
@@ -172,7 +187,4 @@ def _is_json(request) -> bool:
 
 
 def _form(request) -> dict:
-    try:
-        return {k: v for k, v in request.POST.items()}
-    except Exception:
-        raise RelayError("invalid_request", "Could not read the form body.") from None
+    return read_form(request)
