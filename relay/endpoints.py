@@ -12,6 +12,7 @@ from .chat import detached, read_json, require_model, upstream_client_error
 from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
 from .flow import Call
+from .images import hide_upstream_urls
 from .planner import plan_route
 from .upstream import headers_for
 
@@ -74,7 +75,9 @@ def _simple_build(path: str, body: dict, model: str):
     return build
 
 
-async def _relay_openai_json(call: Call, body: dict, *, path: str, family: str, usage_of, **hold_kwargs):
+async def _relay_openai_json(
+    call: Call, body: dict, *, path: str, family: str, usage_of, finish=None, **hold_kwargs
+):
     model = require_model(body)
     call.model_name = model
     call.plan = plan_route(
@@ -106,6 +109,8 @@ async def _relay_openai_json(call: Call, body: dict, *, path: str, family: str, 
         await call.settle(
             served=served, usage=usage, charge=charge, status="success", http_status=200, estimated=estimated
         )
+        if finish is not None:
+            data = await finish(data, served.channel)
         return json_response(dict(data, model=model) if "model" in data else data)
 
     return await detached(call, run())
@@ -149,6 +154,9 @@ async def handle_images(request, call: Call, body: dict):
         count = len(images) if isinstance(images, list) else n
         return Usage(images=count, calls=max(count, 1)), not isinstance(images, list)
 
+    async def finish(data, channel):
+        return await hide_upstream_urls(request, data, channel)
+
     return await _relay_openai_json(
-        call, body, path="/images/generations", family="images", usage_of=usage_of, images=n
+        call, body, path="/images/generations", family="images", usage_of=usage_of, finish=finish, images=n
     )

@@ -30,6 +30,7 @@ from .endpoints import (
 )
 from .errors import RelayError
 from .flow import Call
+from .images import image_file as fetch_image_file
 from .multipart import read_form
 from .ratelimit import rpm_check_token
 from .videos import (
@@ -139,6 +140,21 @@ async def embeddings(request, call):
 @relay_view("openai")
 async def images_generations(request, call):
     return await handle_images(request, call, parse_body(request))
+
+
+@lean
+@csrf_exempt
+async def image_file(request, image_id: str):
+    """A generated image behind its relay URL: no key needed (the random id is the capability)."""
+    request_id = new_request_id()
+    try:
+        if request.method != "GET":
+            raise RelayError("method_not_allowed", f"Use GET for {request.path}.")
+        response = await fetch_image_file(image_id)
+    except RelayError as error:
+        response = error.response("openai", request_id)
+    response["X-Request-Id"] = request_id
+    return response
 
 
 @relay_view(None, methods=("GET",))
