@@ -103,6 +103,7 @@ MODELS = {
     # Nano Banana under Google's names, for Gemini-native clients (/v1beta/models/...:generateContent).
     "gemini-2.5-flash-image": ("image", "standard", dict(usd_per_call=D("0.039"))),
     "gemini-3-pro-image-preview": ("image", "standard", dict(usd_per_call=D("0.134"))),
+    "bge-reranker-v2-m3": ("text", "standard", dict(usd_per_call=D("0.002"))),  # POST /v1/rerank
     "veo-3.1": ("video", "standard", dict(usd_per_call=D("3.2"))),
     "sora-2": ("video", "standard", dict(usd_per_second=D("0.1"))),
     "wan-2.5": ("video", "standard", dict(usd_per_second=D("0.05"))),
@@ -126,6 +127,7 @@ CHANNELS = {
             "nano-banana-pro",
             "gemini-2.5-flash-image",
             "gemini-3-pro-image-preview",
+            "bge-reranker-v2-m3",
         ],
         ["Default"],
         0,

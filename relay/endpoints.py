@@ -1,4 +1,4 @@
-"""Smaller endpoints: models list, count_tokens, embeddings, image generation."""
+"""Smaller endpoints: models list, count_tokens, embeddings, image generation, rerank."""
 
 from __future__ import annotations
 
@@ -159,4 +159,25 @@ async def handle_images(request, call: Call, body: dict):
 
     return await _relay_openai_json(
         call, body, path="/images/generations", family="images", usage_of=usage_of, finish=finish, images=n
+    )
+
+
+async def handle_rerank(request, call: Call, body: dict):
+    """Cohere/Jina-shaped rerank (query, documents, top_n → results), billed per call."""
+    if not isinstance(body.get("query"), str) or not body["query"].strip():
+        raise RelayError("invalid_request", "'query' must be a non-empty string.", param="query")
+    documents = body.get("documents")
+    if not isinstance(documents, list) or not documents or not all(isinstance(d, str) for d in documents):
+        raise RelayError(
+            "invalid_request", "'documents' must be a non-empty array of strings.", param="documents"
+        )
+    top_n = body.get("top_n")
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
+        raise RelayError("invalid_request", "'top_n' must be a positive integer.", param="top_n")
+
+    def usage_of(data):
+        return Usage(calls=1), False
+
+    return await _relay_openai_json(
+        call, body, path="/rerank", family="embeddings", usage_of=usage_of, max_tokens=None
     )

@@ -11,6 +11,7 @@ urlpatterns = [
     path("embeddings", views.embeddings, name="embeddings"),
     path("images/generations", views.images_generations, name="images_generations"),
     path("images/files/<str:image_id>", views.image_file, name="image_file"),
+    path("rerank", views.rerank, name="rerank"),
     path("models", views.models, name="models"),
     path("models/<path:model_id>", views.model_detail, name="model_detail"),
     path("videos", views.videos, name="videos"),

@@ -27,6 +27,7 @@ from .endpoints import (
     handle_images,
     handle_model_detail,
     handle_models,
+    handle_rerank,
 )
 from .errors import RelayError
 from .flow import Call
@@ -155,6 +156,11 @@ async def image_file(request, image_id: str):
         response = error.response("openai", request_id)
     response["X-Request-Id"] = request_id
     return response
+
+
+@relay_view("openai")
+async def rerank(request, call):
+    return await handle_rerank(request, call, parse_body(request))
 
 
 @relay_view(None, methods=("GET",))

@@ -67,6 +67,7 @@ ROUTES = {
     ("POST", "chat/completions"): ("openai", openai_api.chat_completions, "json"),
     ("POST", "embeddings"): ("openai", openai_api.embeddings, "json"),
     ("POST", "images/generations"): ("openai", openai_api.images_generations, "json"),
+    ("POST", "rerank"): ("openai", openai_api.rerank, "json"),
     ("GET", "models"): ("auto", None, None),
     ("POST", "messages"): ("anthropic", anthropic_api.messages, "json"),
     ("POST", "messages/count_tokens"): ("anthropic", anthropic_api.count_tokens_endpoint, "json"),
