@@ -102,6 +102,7 @@ TimeZoneMiddleware  # accounts/middleware.py
 email_template_name  # accounts/views.py
 subject_template_name  # accounts/views.py
 success_url  # accounts/views.py
+deleted_at  # relay/models.py (filtered on by selectors)
 
 # Read only by templates.
 _.value_micro  # billing/charts.py (templates/billing/spend.html)

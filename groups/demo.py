@@ -103,6 +103,7 @@ MODELS = {
     # Nano Banana under Google's names, for Gemini-native clients (/v1beta/models/...:generateContent).
     "gemini-2.5-flash-image": ("image", "standard", dict(usd_per_call=D("0.039"))),
     "gemini-3-pro-image-preview": ("image", "standard", dict(usd_per_call=D("0.134"))),
+    "bge-reranker-v2-m3": ("text", "standard", dict(usd_per_call=D("0.002"))),  # POST /v1/rerank
     "veo-3.1": ("video", "standard", dict(usd_per_call=D("3.2"))),
     "sora-2": ("video", "standard", dict(usd_per_second=D("0.1"))),
     "wan-2.5": ("video", "standard", dict(usd_per_second=D("0.05"))),
@@ -126,7 +127,7 @@ CHANNELS = {
             "nano-banana-pro",
             "gemini-2.5-flash-image",
             "gemini-3-pro-image-preview",
-            "veo-3.1",
+            "bge-reranker-v2-m3",
         ],
         ["Default"],
         0,
@@ -134,6 +135,7 @@ CHANNELS = {
     "sora": ("video", ["sora-2"], ["Sora2Official"], 0),
     "wan": ("video", ["wan-2.5"], ["Wan"], 0),
     "seedance": ("video", ["seedance-2"], ["Seedance2"], 0),
+    "veo": ("video", ["veo-3.1"], ["Default"], 0),  # Veo 3.1 through POST /v1/videos
 }
 
 DEMO_KEY_FILE = "demo_key"

@@ -1,4 +1,4 @@
-"""Smaller endpoints: models list, count_tokens, embeddings, image generation."""
+"""Smaller endpoints: models list, count_tokens, embeddings, image generation, rerank."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .convert.errors import ConversionError
 from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
 from .flow import Call
+from .images import hide_upstream_urls
 from .planner import plan_route
 from .upstream import headers_for
 
@@ -76,10 +77,11 @@ def _simple_build(path: str, body: dict, model: str):
 
 
 async def _relay_openai_json(
-    call: Call, body: dict, *, path: str, family: str, usage_of, render=None, **hold_kwargs
+    call: Call, body: dict, *, path: str, family: str, usage_of, render=None, finish=None, **hold_kwargs
 ):
-    """Plan, hold, dispatch and settle one OpenAI JSON call; `render` turns the upstream answer
-    into the client's response (default: the answer itself, with the client's model name)."""
+    """Plan, hold, dispatch and settle one OpenAI JSON call. `render` turns the upstream answer
+    into another client format's response before settling (a conversion error charges nothing);
+    otherwise `finish` may rewrite the OpenAI answer (e.g. hide upstream URLs) once settled."""
     model = require_model(body)
     call.model_name = model
     call.plan = plan_route(
@@ -116,6 +118,8 @@ async def _relay_openai_json(
             served=served, usage=usage, charge=charge, status="success", http_status=200, estimated=estimated
         )
         if response is None:
+            if finish is not None:
+                data = await finish(data, served.channel)
             response = json_response(dict(data, model=model) if "model" in data else data)
         return response
 
@@ -160,6 +164,37 @@ async def handle_images(request, call: Call, body: dict, *, render=None):
         count = len(images) if isinstance(images, list) else n
         return Usage(images=count, calls=max(count, 1)), not isinstance(images, list)
 
+    async def finish(data, channel):
+        return await hide_upstream_urls(request, data, channel)
+
     return await _relay_openai_json(
-        call, body, path="/images/generations", family="images", usage_of=usage_of, render=render, images=n
+        call,
+        body,
+        path="/images/generations",
+        family="images",
+        usage_of=usage_of,
+        render=render,
+        finish=finish,
+        images=n,
+    )
+
+
+async def handle_rerank(request, call: Call, body: dict):
+    """Cohere/Jina-shaped rerank (query, documents, top_n → results), billed per call."""
+    if not isinstance(body.get("query"), str) or not body["query"].strip():
+        raise RelayError("invalid_request", "'query' must be a non-empty string.", param="query")
+    documents = body.get("documents")
+    if not isinstance(documents, list) or not documents or not all(isinstance(d, str) for d in documents):
+        raise RelayError(
+            "invalid_request", "'documents' must be a non-empty array of strings.", param="documents"
+        )
+    top_n = body.get("top_n")
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
+        raise RelayError("invalid_request", "'top_n' must be a positive integer.", param="top_n")
+
+    def usage_of(data):
+        return Usage(calls=1), False
+
+    return await _relay_openai_json(
+        call, body, path="/rerank", family="embeddings", usage_of=usage_of, max_tokens=None
     )

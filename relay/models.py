@@ -25,6 +25,9 @@ class VideoJob(models.Model):
     upstream_model = models.CharField(max_length=128)
     upstream_job_id = models.CharField(max_length=128)
     prompt = models.TextField(blank=True)
+    remixed_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     seconds = models.PositiveIntegerField()
     size = models.CharField(max_length=32, blank=True)
     status = models.CharField(max_length=16, choices=VideoStatus.choices, default=VideoStatus.QUEUED)
@@ -38,6 +41,7 @@ class VideoJob(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)  # hidden from its owner; billing keeps it
     # The worker's poll chain: each poll hands `poll_seq` on to the next one, so a redelivered or
     # superseded poll message stops instead of starting a second chain; `polled_at` shows a lost one.
     poll_seq = models.PositiveIntegerField(default=0)

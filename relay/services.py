@@ -126,6 +126,13 @@ def video_job_expire(*, job_id: str, reason: str = "The video job timed out."):
         return job
 
 
+def video_job_delete(*, job_id: str) -> None:
+    """Hide a settled job from its owner; the row stays for billing and audit."""
+    from .models import VideoJob
+
+    VideoJob.objects.filter(pk=job_id, settled_at__isnull=False).update(deleted_at=timezone.now())
+
+
 def video_job_poll_claim(*, job_id: str, seq: int) -> bool:
     """Hand an unsettled job's poll chain on from `seq` to `seq + 1`; False when it is not ours.
 

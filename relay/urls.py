@@ -12,10 +12,13 @@ urlpatterns = [
     path("responses/<str:response_id>", views.response_detail, name="response_detail"),
     path("embeddings", views.embeddings, name="embeddings"),
     path("images/generations", views.images_generations, name="images_generations"),
+    path("images/files/<str:image_id>", views.image_file, name="image_file"),
+    path("rerank", views.rerank, name="rerank"),
     path("models", views.models, name="models"),
     path("models/<path:model_id>", views.model_detail, name="model_detail"),
     path("videos", views.videos, name="videos"),
     path("videos/<str:video_id>", views.video_detail, name="video_detail"),
     path("videos/<str:video_id>/content", views.video_content, name="video_content"),
+    path("videos/<str:video_id>/remix", views.video_remix, name="video_remix"),
     re_path(r"^(?P<rest>.*)$", views.unknown, name="unknown"),
 ]

@@ -1,9 +1,11 @@
-"""Video jobs (OpenAI style): submit with a per-second hold, poll, download; settled once at the end."""
+"""Video jobs (OpenAI style): submit (text or image-to-video) or remix with a hold, poll, list,
+download, delete; each job is settled once, when it ends."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 
 import aiohttp
@@ -14,20 +16,28 @@ from django.http import StreamingHttpResponse
 
 from apiyi_admin.db import db_async
 
-from . import services
+from . import multipart, services
 from .accounting import hold_estimate
 from .chat import read_json, require_model, upstream_client_error
 from .errors import RelayError, json_response
 from .flow import Call
 from .models import VideoJob, VideoStatus
+from .multipart import Upload
 from .planner import plan_route
-from .selectors import video_job_for_user
+from .selectors import video_job_for_user, video_jobs_for_user
 from .upstream import headers_for, session, timeout
 
 logger = logging.getLogger("relay")
 
 DEFAULT_SECONDS = 4
 POLL_EVERY_S = 5
+LIST_LIMIT = 20
+MAX_LIST_LIMIT = 100
+REFERENCE_TYPES = ("image/jpeg", "image/png", "image/webp", "video/mp4")
+REFERENCE_KEYS = ("image_url", "file_id")
+VARIANTS = ("video", "thumbnail", "spritesheet")
+# Fields the relay reads itself; any other field the client sent goes upstream as it came.
+OWN_FIELDS = ("model", "prompt", "seconds", "size", "input_reference")
 
 
 def video_object(job: VideoJob) -> dict:
@@ -44,7 +54,7 @@ def video_object(job: VideoJob) -> dict:
         "completed_at": int(job.completed_at.timestamp()) if job.completed_at else None,
         "expires_at": None,
         "error": {"code": "video_failed", "message": job.error_message} if job.status == "failed" else None,
-        "remixed_from_video_id": None,
+        "remixed_from_video_id": job.remixed_from_id,
     }
 
 
@@ -71,17 +81,138 @@ def _enqueue_poll(job_id: str) -> None:
         logger.exception("could not queue polling of video job %s (GET polling still settles it)", job_id)
 
 
-async def handle_video_create(request, call: Call, body: dict):
-    model = require_model(body)
-    call.model_name = model
+def _prompt(body: dict) -> str:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise RelayError("invalid_request", "'prompt' must be a non-empty string.", param="prompt")
+    return prompt
+
+
+def _input_reference(body: dict) -> Upload | dict | None:
+    """The image (or video) to start from: an uploaded file, or {image_url} / {file_id} as OpenAI takes."""
+    nested = {k: body[f"input_reference[{k}]"] for k in REFERENCE_KEYS if f"input_reference[{k}]" in body}
+    ref = body.get("input_reference", nested or None)
+    if ref is None:
+        return None
+    if isinstance(ref, Upload):
+        if ref.content_type not in REFERENCE_TYPES or not ref.data:
+            raise RelayError(
+                "invalid_request",
+                f"'input_reference' must be a non-empty file of type {', '.join(REFERENCE_TYPES)}; "
+                f"got {ref.content_type}.",
+                param="input_reference",
+            )
+        return ref
+    if (
+        isinstance(ref, dict)
+        and ref
+        and set(ref) <= set(REFERENCE_KEYS)
+        and all(isinstance(v, str) and v for v in ref.values())
+    ):
+        return ref
+    raise RelayError(
+        "invalid_request",
+        "'input_reference' must be a file upload (multipart/form-data), or an object with "
+        "'image_url' or 'file_id'.",
+        param="input_reference",
+    )
+
+
+async def handle_video_create(request, call: Call, body: dict):
+    model = require_model(body)
+    call.model_name = model
+    prompt = _prompt(body)
     seconds = _seconds(body)
     size = str(body.get("size") or "")[:32]
+    reference = _input_reference(body)
+    extra = {
+        k: v
+        for k, v in body.items()
+        if k not in OWN_FIELDS and not k.startswith("input_reference[") and not isinstance(v, Upload)
+    }
+    payload = {**extra, "prompt": prompt, "seconds": str(seconds)}
+    if size:
+        payload["size"] = size
+    if isinstance(reference, dict):
+        payload["input_reference"] = reference
     call.plan = plan_route(
         snapshot=call.snapshot, token=call.token, model_name=model, family="videos", api_format="openai"
     )
+
+    def build(step, channel):
+        data = dict(payload, model=channel.upstream_model(model))
+        if isinstance(reference, Upload):
+            form = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in data.items()}
+            raw, content_type = multipart.encode(form, {"input_reference": reference})
+            return (
+                "/videos",
+                raw,
+                dict(headers_for(channel, json_body=False), **{"Content-Type": content_type}),
+            )
+        return "/videos", orjson.dumps(data), headers_for(channel)
+
+    return await _submit(call, model=model, prompt=prompt, seconds=seconds, size=size, build=build)
+
+
+async def handle_video_remix(request, call: Call, video_id: str, body: dict):
+    """A new job from a completed one and a new prompt, on the channel that holds the source."""
+    source, _ = await db_async(_load_job)(video_id, call.token.user_id)
+    if source is None:
+        raise RelayError("not_found", f"No video job '{video_id}' for this account.", param="video_id")
+    call.model_name = source.model_name
+    prompt = _prompt(body)
+    unknown = sorted(set(body) - {"prompt"})
+    if unknown:
+        raise RelayError(
+            "invalid_request",
+            f"A remix takes only 'prompt'; '{unknown[0]}' is not supported.",
+            param=unknown[0],
+        )
+    if source.status != VideoStatus.COMPLETED:
+        raise RelayError(
+            "invalid_request",
+            f"Video '{video_id}' is {source.status}; only a completed video can be remixed.",
+            param="video_id",
+        )
+    plan = plan_route(
+        snapshot=call.snapshot,
+        token=call.token,
+        model_name=source.model_name,
+        family="videos",
+        api_format="openai",
+    )
+    steps = [
+        replace(step, channels=tuple(c for c in step.channels if c.id == source.channel_id))
+        for step in plan.steps
+    ]
+    steps = tuple(step for step in steps if step.channels)
+    if not steps:
+        raise RelayError(
+            "unavailable",
+            f"The channel that made video '{video_id}' no longer serves {source.model_name} for this "
+            "token's groups, so it cannot be remixed.",
+        )
+    call.plan = replace(plan, steps=steps)
+
+    def build(step, channel):
+        path = f"/videos/{source.upstream_job_id}/remix"
+        return path, orjson.dumps({"prompt": prompt}), headers_for(channel)
+
+    return await _submit(
+        call,
+        model=source.model_name,
+        prompt=prompt,
+        seconds=source.seconds,
+        size=source.size,
+        build=build,
+        remixed_from_id=source.id,
+    )
+
+
+async def _submit(
+    call: Call, *, model: str, prompt: str, seconds: int, size: str, build, remixed_from_id=None
+):
+    """Hold, send the job to the first channel that takes it, and store it; the job owns the hold."""
     estimate = hold_estimate(
         model=call.plan.model,
         billing_mode=call.token.billing_mode,
@@ -90,14 +221,6 @@ async def handle_video_create(request, call: Call, body: dict):
         seconds=Decimal(seconds),
     )
     await call.hold(estimate.amount_micro)
-    payload = {"prompt": prompt, "seconds": str(seconds)}
-    if size:
-        payload["size"] = size
-
-    def build(step, channel):
-        data = dict(payload, model=channel.upstream_model(model))
-        return "/videos", orjson.dumps(data), headers_for(channel)
-
     served = await call.dispatch(build=build, accept=read_json)
     call.release(served)
     outcome, status, data = served.result
@@ -133,6 +256,7 @@ async def handle_video_create(request, call: Call, body: dict):
         "billing_mode": call.token.billing_mode,
         "multiplier": served.step.multiplier,
         "hold_micro": call.hold_micro,
+        "remixed_from_id": remixed_from_id,
     }
 
     def create():
@@ -145,6 +269,67 @@ async def handle_video_create(request, call: Call, body: dict):
     job = await db_async(create)()
     call.settled = True  # the job owns the hold from here on; it settles when the job ends
     return json_response(video_object(job))
+
+
+def _list_limit(raw: str | None) -> int:
+    if raw is None:
+        return LIST_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
+        raise RelayError(
+            "invalid_request", f"'limit' must be a whole number from 1 to {MAX_LIST_LIMIT}.", param="limit"
+        )
+    return int(raw)
+
+
+async def handle_video_list(request, call: Call):
+    """This account's videos, newest first (or `order=asc`), a page of `limit` after the `after` id."""
+    limit = _list_limit(request.GET.get("limit"))
+    order = request.GET.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise RelayError("invalid_request", "'order' must be 'asc' or 'desc'.", param="order")
+    after = request.GET.get("after") or None
+    jobs = await db_async(video_jobs_for_user)(
+        user_id=call.token.user_id, after=after, limit=limit, ascending=order == "asc"
+    )
+    if jobs is None:
+        raise RelayError("not_found", f"No video job '{after}' for this account.", param="after")
+    data = [video_object(job) for job in jobs[:limit]]
+    return json_response(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": len(jobs) > limit,
+        }
+    )
+
+
+async def handle_video_delete(request, call: Call, video_id: str):
+    """Delete a finished video upstream, then hide it from its owner (its usage record stays)."""
+    job, channel = await db_async(_load_job)(video_id, call.token.user_id)
+    if job is None:
+        raise RelayError("not_found", f"No video job '{video_id}' for this account.", param="video_id")
+    call.model_name = job.model_name
+    if job.settled_at is None:
+        raise RelayError(
+            "invalid_request",
+            f"Video '{video_id}' is {job.status}; it can be deleted once it has completed or failed.",
+            param="video_id",
+        )
+    if channel is not None:
+        url = f"{channel.base_url.rstrip('/')}/videos/{job.upstream_job_id}"
+        try:
+            async with session(allow_private=channel.allow_private_network).delete(
+                url, headers=headers_for(_channel_info(channel), json_body=False), timeout=timeout(30)
+            ) as resp:
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = 0
+        if status not in (200, 204, 404):  # 404: the upstream already let it go
+            raise RelayError("upstream", "The video upstream could not delete the video; try again.")
+    await db_async(services.video_job_delete)(job_id=job.id)
+    return json_response({"id": job.id, "object": "video.deleted", "deleted": True})
 
 
 async def fetch_upstream_state(job: VideoJob, channel) -> dict | None:
@@ -198,6 +383,12 @@ async def handle_video_get(request, call: Call, video_id: str):
 
 
 async def handle_video_content(request, call: Call, video_id: str):
+    """The video, or its `thumbnail` / `spritesheet` preview (`?variant=`), streamed from the upstream."""
+    variant = request.GET.get("variant", "video")
+    if variant not in VARIANTS:
+        raise RelayError(
+            "invalid_request", f"'variant' must be one of {', '.join(VARIANTS)}.", param="variant"
+        )
     job, channel = await db_async(_load_job)(video_id, call.token.user_id)
     if job is None:
         raise RelayError("not_found", f"No video job '{video_id}' for this account.", param="video_id")
@@ -205,7 +396,7 @@ async def handle_video_content(request, call: Call, video_id: str):
         raise RelayError(
             "invalid_request", f"Video '{video_id}' is {job.status}; its content is available once completed."
         )
-    url = f"{channel.base_url.rstrip('/')}/videos/{job.upstream_job_id}/content"
+    url = f"{channel.base_url.rstrip('/')}/videos/{job.upstream_job_id}/content?variant={variant}"
     try:
         resp = await session(allow_private=channel.allow_private_network).get(
             url, headers=headers_for(_channel_info(channel), json_body=False), timeout=timeout(60)

@@ -27,12 +27,22 @@ from .endpoints import (
     handle_images,
     handle_model_detail,
     handle_models,
+    handle_rerank,
 )
 from .errors import RelayError
 from .flow import Call
+from .images import image_file as fetch_image_file
+from .multipart import read_form
 from .ratelimit import rpm_check_token
 from .responses_api import handle_response_get, handle_responses
-from .videos import handle_video_content, handle_video_create, handle_video_get
+from .videos import (
+    handle_video_content,
+    handle_video_create,
+    handle_video_delete,
+    handle_video_get,
+    handle_video_list,
+    handle_video_remix,
+)
 
 logger = logging.getLogger("relay")
 
@@ -144,6 +154,26 @@ async def images_generations(request, call):
     return await handle_images(request, call, parse_body(request))
 
 
+@lean
+@csrf_exempt
+async def image_file(request, image_id: str):
+    """A generated image behind its relay URL: no key needed (the random id is the capability)."""
+    request_id = new_request_id()
+    try:
+        if request.method != "GET":
+            raise RelayError("method_not_allowed", f"Use GET for {request.path}.")
+        response = await fetch_image_file(image_id)
+    except RelayError as error:
+        response = error.response("openai", request_id)
+    response["X-Request-Id"] = request_id
+    return response
+
+
+@relay_view("openai")
+async def rerank(request, call):
+    return await handle_rerank(request, call, parse_body(request))
+
+
 @relay_view(None, methods=("GET",))
 async def models(request, call):
     return await handle_models(request, call)
@@ -157,15 +187,22 @@ async def model_detail(request, call, model_id: str):
 @relay_view("openai", methods=("POST", "GET"))
 async def videos(request, call):
     if request.method == "GET":
-        raise RelayError("method_not_allowed", "Use POST /v1/videos to submit, GET /v1/videos/{id} to poll.")
+        return await handle_video_list(request, call)
     return await handle_video_create(
         request, call, parse_body(request) if _is_json(request) else _form(request)
     )
 
 
-@relay_view("openai", methods=("GET",))
+@relay_view("openai", methods=("GET", "DELETE"))
 async def video_detail(request, call, video_id: str):
+    if request.method == "DELETE":
+        return await handle_video_delete(request, call, video_id)
     return await handle_video_get(request, call, video_id)
+
+
+@relay_view("openai")
+async def video_remix(request, call, video_id: str):
+    return await handle_video_remix(request, call, video_id, parse_body(request))
 
 
 @relay_view("openai", methods=("GET",))
@@ -183,7 +220,4 @@ def _is_json(request) -> bool:
 
 
 def _form(request) -> dict:
-    try:
-        return {k: v for k, v in request.POST.items()}
-    except Exception:
-        raise RelayError("invalid_request", "Could not read the form body.") from None
+    return read_form(request)

@@ -67,10 +67,12 @@ ROUTES = {
     ("POST", "chat/completions"): ("openai", openai_api.chat_completions, "json"),
     ("POST", "embeddings"): ("openai", openai_api.embeddings, "json"),
     ("POST", "images/generations"): ("openai", openai_api.images_generations, "json"),
+    ("POST", "rerank"): ("openai", openai_api.rerank, "json"),
     ("GET", "models"): ("auto", None, None),
     ("POST", "messages"): ("anthropic", anthropic_api.messages, "json"),
     ("POST", "messages/count_tokens"): ("anthropic", anthropic_api.count_tokens_endpoint, "json"),
     ("POST", "videos"): ("openai", video_api.create, "form"),
+    ("GET", "videos"): ("openai", video_api.list_videos, None),
 }
 
 
@@ -87,11 +89,15 @@ def _route(method: str, path: str, headers) -> tuple[str, object, str | None, tu
             handler = anthropic_api.models if anthropic else openai_api.models
         return fmt, handler, kind, ()
     parts = path.split("/")
-    if method == "GET" and parts[0] == "videos" and len(parts) in (2, 3) and parts[1]:
-        if len(parts) == 2:
-            return "openai", video_api.retrieve, None, (parts[1],)
-        if parts[2] == "content":
-            return "openai", video_api.content, None, (parts[1],)
+    if parts[0] == "videos" and len(parts) in (2, 3) and parts[1]:
+        video = {
+            ("GET", 2): (video_api.retrieve, None),
+            ("DELETE", 2): (video_api.delete, None),
+            ("GET", "content"): (video_api.content, None),
+            ("POST", "remix"): (video_api.remix, "json"),
+        }.get((method, len(parts) if len(parts) == 2 else parts[2]))
+        if video:
+            return "openai", video[0], video[1], (parts[1],)
     return ("anthropic" if parts[0] == "messages" else "openai"), None, None, ()
 
 

@@ -513,6 +513,30 @@ async def images_generations(call: Call) -> web.Response:
     return call.json({"created": int(time.time()), "data": data}, headers=headers())
 
 
+async def rerank(call: Call) -> web.Response:
+    """Cohere/Jina-style rerank: documents scored by the words they share with the query."""
+    body = call.body
+    if not call.model:
+        raise BadRequest("you must provide a model parameter", param="model")
+    query, documents = body.get("query"), body.get("documents")
+    if not isinstance(query, str) or not query:
+        raise BadRequest("'query' must be a non-empty string.", param="query")
+    if not isinstance(documents, list) or not documents or not all(isinstance(d, str) for d in documents):
+        raise BadRequest("'documents' must be a non-empty array of strings.", param="documents")
+    top_n = _int_param(body, "top_n") or len(documents)
+    words = set(query.lower().split())
+    scores = [len(words & set(d.lower().split())) / (len(words) or 1) for d in documents]
+    order = sorted(range(len(documents)), key=lambda i: (-scores[i], i))[:top_n]
+    tokens = count_tokens(query) + sum(count_tokens(d) for d in documents)
+    payload = {
+        "id": new_id("rerank-"),
+        "model": call.model,
+        "results": [{"index": i, "relevance_score": round(scores[i], 6)} for i in order],
+        "usage": {"total_tokens": tokens},
+    }
+    return call.json(payload, headers=headers())
+
+
 async def models(call: Call) -> web.Response:
     data = [{"id": m, "object": "model", "created": 1735689600, "owned_by": owner} for m, owner in MODELS]
     return call.json({"object": "list", "data": data}, headers=headers())
