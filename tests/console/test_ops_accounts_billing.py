@@ -29,7 +29,7 @@ def test_adjust_balance_needs_a_reason_and_never_overdraws(operator, customer):
     assert "would make the balance negative" in page
     data = {"action": "adjust", "amount": "-100.5", "reason": "refund of a test"}
     page = c.post(url, data).content.decode()  # one POST only asks
-    assert 'data-testid="confirm"' in page and "¥-100.50" in page and "¥1,100.00 → ¥999.50" in page
+    assert 'data-testid="confirm"' in page and "-¥100.50" in page and "¥1,100.00 → ¥999.50" in page
     customer.wallet.refresh_from_db()
     assert customer.wallet.balance_micro == 1_100_000_000
     assert c.post(url, {**data, "confirm": "1"}).status_code == 302

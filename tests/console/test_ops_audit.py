@@ -43,7 +43,7 @@ def test_customer_and_operator_actions_are_audited_readably(operator, customer, 
     table = page.split('data-testid="audit-table"')[1]
     assert "_micro" not in table and "700000000" not in table
     assert "¥700.00" in table  # the recharge
-    assert "¥-12.35" in table  # the adjustment amount (console rounding)
+    assert "-¥12.35" in table  # the adjustment amount (console rounding)
     assert "goodwill" in table
     assert "ClaudeCode" in table and "Default" in table  # groups by name
     assert "token.delete" in table and "audited" in table
