@@ -6,4 +6,4 @@ class TokensConfig(AppConfig):
     verbose_name = "Tokens"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import checks, signals  # noqa: F401
