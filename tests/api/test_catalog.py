@@ -1,8 +1,11 @@
 """Token groups and models for users: what they may use, with final prices explained."""
 
+from decimal import Decimal
+
 import pytest
 
 from billing.models import Setting
+from groups.demo import USD_CNY_RATE as RATE
 from groups.models import GroupAccess
 
 pytestmark = pytest.mark.django_db
@@ -23,8 +26,8 @@ def test_groups_lists_what_the_user_may_use(as_bob):
     assert {"claude-sonnet-4-5", "deepseek-v4"} <= set(models)
     assert models["claude-opus-4-6"]["available"] is False  # premium tier, bob is default
     sonnet = by_name([{**u, "name": u["unit"]} for u in models["claude-sonnet-4-5"]["price"]["units"]])
-    # $3 / 1M input × 7.2 × 0.95
-    assert sonnet["input"]["final_cny"] == "20.520000"
+    # $3 / 1M input × rate × 0.95
+    assert sonnet["input"]["final_cny"] == f"{3 * RATE * Decimal('0.95'):.6f}"
     assert sonnet["input"]["final_usd_equivalent"] == "2.850000"
     assert sonnet["input"]["official_usd"] == "3.000000"
 

@@ -4,7 +4,10 @@ from decimal import Decimal
 
 from django.test import Client
 
+from groups.demo import USD_CNY_RATE as RATE
 from groups.models import PRICE_FIELDS
+
+CC = Decimal("0.95")  # the ClaudeCode multiplier
 
 
 def _client(user):
@@ -29,8 +32,8 @@ def test_live_preview_shows_final_price_in_every_group(operator):
     page = c.post(
         f"/ops/models/{sonnet.pk}/preview/", _model_form(sonnet, input_usd_per_mtok="4")
     ).content.decode()
-    # $4 × 7.2 = ¥28.80 in Default (1×), ¥27.36 in ClaudeCode (0.95×)
-    assert "¥28.8000" in page and "¥27.3600" in page and "<html" not in page
+    # $4 × rate in Default (1×), × 0.95 in ClaudeCode
+    assert f"¥{4 * RATE:.4f}" in page and f"¥{4 * RATE * Decimal('0.95'):.4f}" in page and "<html" not in page
     assert "Sora2Official" in page and "does not offer it" in page
     sonnet.refresh_from_db()
     assert sonnet.input_usd_per_mtok == Decimal("3")  # a preview saves nothing
@@ -42,7 +45,11 @@ def test_price_change_asks_for_confirmation(operator):
     sonnet = Model.objects.get(name="claude-sonnet-4-5")
     c = _client(operator)
     page = c.post(f"/ops/models/{sonnet.pk}/", _model_form(sonnet, input_usd_per_mtok="4")).content.decode()
-    assert 'data-testid="confirm"' in page and "¥20.5200" in page and "¥27.3600" in page
+    assert (
+        'data-testid="confirm"' in page
+        and f"¥{3 * RATE * Decimal('0.95'):.4f}" in page
+        and f"¥{4 * RATE * Decimal('0.95'):.4f}" in page
+    )
     sonnet.refresh_from_db()
     assert sonnet.input_usd_per_mtok == Decimal("3")
     c.post(f"/ops/models/{sonnet.pk}/", {**_model_form(sonnet, input_usd_per_mtok="4"), "confirm": "1"})

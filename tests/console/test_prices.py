@@ -1,6 +1,10 @@
 """Price explainer and the "which group for my scenario" helper."""
 
+from decimal import Decimal
+
 from django.test import Client
+
+from groups.demo import USD_CNY_RATE as RATE
 
 
 def _client(user):
@@ -14,8 +18,8 @@ def test_claudecode_price_is_explained_in_plain_words(customer):
         _client(customer).get("/prices/?group=ClaudeCode&model=claude-sonnet-4-5&bonus=20").content.decode()
     )
     assert "0.95 × official price, ≈ 79% of official after your 20% recharge bonus" in page
-    # $3 / 1M input × 7.2 × 0.95 = ¥20.52, its USD equivalent $2.85, official $3
-    assert "¥20.5200" in page and "$2.8500" in page and "$3.0000" in page
+    # $3 / 1M input × rate × 0.95, its USD equivalent $2.85, official $3
+    assert f"¥{3 * RATE * Decimal('0.95'):.4f}" in page and "$2.8500" in page and "$3.0000" in page
     assert "per 1M output tokens" in page
 
 
@@ -34,8 +38,8 @@ def test_price_through_a_token_shows_its_route(customer, cc_token):
 
 def test_example_quote_uses_the_pricing_engine(customer):
     page = _client(customer).get("/prices/?group=Sora2Official&model=sora-2").content.decode()
-    # 10 s × $0.1 × 7.2 × 1.0 = ¥7.2
-    assert "a 10-second video costs <strong>¥7.200000</strong>" in page
+    # 10 s × $0.1 × rate × 1.0
+    assert f"a 10-second video costs <strong>¥{RATE:.6f}</strong>" in page
 
 
 def test_another_users_token_is_404(customer, cc_token, outsider):
