@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from groups.demo import USD_CNY_RATE as RATE
+
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 CHROMIUM_ARGS = [
@@ -142,7 +144,7 @@ def test_token_relay_usage_and_price_flow(simulator, live_server, settings, page
     page.wait_for_selector("dialog[open] [data-testid=trace]")
     trace = page.inner_text("dialog [data-testid=trace]")
     assert "ClaudeCode" in trace and "upstream_429" in trace and "Default" in trace
-    assert "7.2 ¥/$" in page.inner_text("dialog")
+    assert f"{RATE} ¥/$" in page.inner_text("dialog")
     shots(page, "usage-detail")
     page.click("dialog [data-close-dialog]")
 
