@@ -120,3 +120,4 @@ TimeZoneMiddleware  # accounts/middleware.py
 email_template_name  # accounts/views.py
 subject_template_name  # accounts/views.py
 success_url  # accounts/views.py
+cooldown_remaining  # groups/saturation.py (tests/worker read the cool-down directly)

@@ -153,3 +153,29 @@ def test_probe_now_reports_a_verdict(simulator, operator):
     response = c.post(f"/ops/channels/{ch.pk}/probe/", follow=True)
     assert "Probe of claude-aws: healthy" in response.content.decode()
     assert ChannelHealth.objects.filter(channel=ch, verdict="healthy").exists()
+
+
+def _status(html, channel_name):
+    row = html.split(f">{channel_name}<")[1].split("</tr>")[0]
+    return row.split('data-testid="channel-status">')[1].split("<")[0]
+
+
+def test_every_page_and_the_api_agree_on_a_saturated_channel(operator):
+    from rest_framework.test import APIClient
+
+    from groups.models import Channel, TokenGroup
+    from groups.saturation import cooldown_start
+
+    ch = Channel.objects.get(name="claude-official")
+    cooldown_start(ch.pk, 30)  # an upstream 429: the channel is saturated, though enabled
+    group = TokenGroup.objects.get(name="ClaudeCode")
+    c = _client(operator)
+    channels_page = _status(c.get("/ops/channels/?group=ClaudeCode").content.decode(), "claude-official")
+    group_page = _status(c.get(f"/ops/token-groups/{group.pk}/").content.decode(), "claude-official")
+    detail = c.get(f"/ops/channels/{ch.pk}/").content.decode()
+    detail_page = detail.split('data-testid="channel-status">')[1].split("<")[0]
+    api = APIClient()
+    api.force_authenticate(operator)
+    health = api.get(f"/api/v1/operator/channel-health/{ch.pk}/").json()
+    assert channels_page == group_page == detail_page == "saturated"
+    assert health["saturated"] is True
