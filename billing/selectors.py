@@ -30,6 +30,15 @@ def best_bonus_percent() -> Decimal:
     return Decimal(cached)
 
 
+def user_bonus_percent(*, user) -> Decimal:
+    """The best bonus the customer's own recharges earned (0 without any): their real tier."""
+    from django.db.models import Max
+
+    from .models import Recharge
+
+    return Recharge.objects.filter(user=user).aggregate(best=Max("bonus_percent"))["best"] or Decimal(0)
+
+
 @dataclass(frozen=True)
 class WalletMismatch:
     wallet_id: int

@@ -37,11 +37,11 @@ from .pricing import BillingBasis, ModelPrice, PricingError, Usage, billing_basi
 from .quotes import explain_price, quote_usage
 from .selectors import (
     balance_summary,
-    best_bonus_percent,
     ledger_for_user,
     usage_failure_advice,
     usage_for_user,
     usd_cny_rate,
+    user_bonus_percent,
 )
 from .services import (
     BillingError,
@@ -108,10 +108,11 @@ def prices(request):
     if model is None and group is not None:
         first = offered.get(group.pk, [])
         model = next((m for m in models if first and m.name == first[0]), None)
+    own = user_bonus_percent(user=user)
     try:
-        bonus = Decimal(request.GET["bonus"]) if request.GET.get("bonus") else best_bonus_percent()
+        bonus = Decimal(request.GET["bonus"]) if request.GET.get("bonus") else own
     except (InvalidOperation, ValueError):
-        bonus = best_bonus_percent()
+        bonus = own
     bonus = min(max(bonus, Decimal(0)), Decimal(100))
     context = {
         "tokens": tokens,

@@ -72,3 +72,20 @@ def test_htmx_request_gets_the_results_partial(customer):
         .content.decode()
     )
     assert page.lstrip().startswith('<div id="results">') and "<html" not in page
+
+
+def test_price_explainer_uses_the_customers_own_bonus_tier(customer, outsider):
+    from groups.demo import BONUS_TIERS
+
+    url = "/prices/?group=ClaudeCode&model=claude-sonnet-4-5"
+    # the outsider never recharged: no bonus, and no promise that ¥100 buys more than ¥100
+    page = _client(outsider).get(url).content.decode()
+    assert "recharge bonus" not in page.split('data-testid="sentence">')[1].split("</p>")[0]
+    assert "gives you more than ¥100" not in page and "No recharge bonus applies" in page
+    # the customer recharged ¥1,000: the tier that recharge reached, not the best one on offer
+    own = max(p for yuan, p in BONUS_TIERS.items() if yuan <= 1000)
+    assert own < max(BONUS_TIERS.values())
+    sentence = (
+        _client(customer).get(url).content.decode().split('data-testid="sentence">')[1].split("</p>")[0]
+    )
+    assert f"after your {own.normalize():f}% recharge bonus" in sentence
