@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from apiyi_admin.api_common import OPERATOR_PERMISSIONS, ServiceSaveMixin
 from billing.pricing import explain_ratio, ratio_to_official
 from billing.quotes import explain_price
-from billing.selectors import best_bonus_percent
+from billing.selectors import user_bonus_percent
 from groups.filters import ChannelFilter, ModelFilter, TokenGroupFilter, UserGroupFilter
 from groups.models import Channel, ChannelHealth, GroupAccess, Model, TokenGroup, UserGroup
 from groups.probes import channel_probe
@@ -69,7 +69,7 @@ def _group_entry(group: TokenGroup, *, user, selectable: set[int], models: list[
     ug_id = user.user_group_id
     tiers = set(user.user_group.model_tiers) if user.user_group else set()
     multiplier = effective_multiplier(token_group=group, user_group_id=ug_id)
-    bonus = best_bonus_percent()
+    bonus = user_bonus_percent(user=user)
     return {
         "name": group.name,
         "description": group.description,
@@ -84,7 +84,9 @@ def _group_entry(group: TokenGroup, *, user, selectable: set[int], models: list[
                 "kind": m.kind,
                 "tier": m.tier,
                 "available": m.tier in tiers,
-                "price": explain_price(model=m, group=group, user_group_id=ug_id).as_dict(),
+                "price": explain_price(
+                    model=m, group=group, user_group_id=ug_id, bonus_percent=bonus
+                ).as_dict(),
             }
             for m in models
         ],

@@ -15,12 +15,17 @@ def by_name(items):
     return {item["name"]: item for item in items}
 
 
+def models_bonus(group):
+    return {m["price"]["bonus_percent"] for m in group["models"]}
+
+
 def test_groups_lists_what_the_user_may_use(as_bob):
     groups = by_name(as_bob.get("/api/v1/groups/").json())
     assert set(groups) == {"Default", "ClaudeCode", "Sora2Official", "Wan", "Seedance2"}
     claude = groups["ClaudeCode"]
     assert claude["multiplier"] == "0.9500" and claude["selectable"] is True
-    assert claude["sentence"].startswith("0.95 × official price")
+    assert claude["sentence"] == "0.95 × official price (95% of official)"  # bob never recharged: no bonus
+    assert models_bonus(claude) == {"0"}
     assert claude["api_formats"] == ["openai", "anthropic"]
     models = by_name(claude["models"])
     assert {"claude-sonnet-4-5", "deepseek-v4"} <= set(models)
