@@ -89,3 +89,11 @@ def test_price_explainer_uses_the_customers_own_bonus_tier(customer, outsider):
         _client(customer).get(url).content.decode().split('data-testid="sentence">')[1].split("</p>")[0]
     )
     assert f"after your {own.normalize():f}% recharge bonus" in sentence
+
+
+def test_prices_are_shown_only_for_groups_that_offer_the_model(customer):
+    page = _client(customer).get("/prices/?group=ClaudeCode&model=sora-2").content.decode()
+    assert "ClaudeCode does not offer sora-2" in page
+    assert 'data-testid="sentence"' not in page  # no price for a group that cannot serve it
+    comparison = page.split("sora-2 in every group you may use")[1].split("</section>")[0]
+    assert "Sora2Official" in comparison and "ClaudeCode" not in comparison and "Default" not in comparison
