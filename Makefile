@@ -46,7 +46,7 @@ messages-check:
 check: install
 	$(PY) manage.py makemigrations --check --dry-run
 	PRODUCTION=1 SECRET_KEY=check-deploy-$$(date +%s)-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ \
-		ALLOWED_HOSTS=gateway.example.com $(PY) manage.py check --deploy --fail-level WARNING
+		ALLOWED_HOSTS=gateway.example.com PUBLIC_BASE_URL=https://gateway.example.com $(PY) manage.py check --deploy --fail-level WARNING
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 # Real CLI clients the live-relay tests drive (tests/clients/package-lock.json pins them).

@@ -17,6 +17,8 @@ BillingConfig  # billing/apps.py
 GroupsConfig  # groups/apps.py
 RelayConfig  # relay/apps.py
 TokensConfig  # tokens/apps.py
+public_base_url_set  # tokens/checks.py (system check, registered)
+app_configs  # tokens/checks.py (system check signature)
 
 # Overrides and attributes that Django, DRF, drf-spectacular, urllib3, requests or aiohttp call or read.
 target_class  # accounts/api/authentication.py
@@ -108,3 +110,4 @@ deleted_at  # relay/models.py (filtered on by selectors)
 _.value_micro  # billing/charts.py (templates/billing/spend.html)
 _.show_label  # billing/charts.py
 _.cx  # billing/charts.py
+cooldown_remaining  # groups/saturation.py (tests/worker read the cool-down directly)

@@ -68,7 +68,10 @@ FERNET_KEYS = envlist("FERNET_KEYS")
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The API base URL shown in code examples; empty: the console's own origin, from the request.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "").rstrip("/")
+# Smallest recharge the console accepts, in yuan.
+RECHARGE_MIN_CNY = env("RECHARGE_MIN_CNY", "10")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .pricing import to_micro
@@ -13,12 +14,24 @@ from .pricing import to_micro
 class RechargeForm(forms.Form):
     amount = forms.DecimalField(
         label="Amount to pay (¥)",
-        min_value=Decimal("1"),
         max_value=Decimal("10000000"),
         max_digits=12,
         decimal_places=2,
-        widget=forms.NumberInput(attrs={"step": "0.01", "min": "1"}),
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.minimum = Decimal(settings.RECHARGE_MIN_CNY)
+        self.fields["amount"].widget.attrs["min"] = str(self.minimum)
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount < self.minimum:
+            raise forms.ValidationError(
+                _("The minimum recharge is ¥%(minimum)s."), code="min_value", params={"minimum": self.minimum}
+            )
+        return amount
 
     @property
     def amount_micro(self) -> int:

@@ -30,6 +30,15 @@ def best_bonus_percent() -> Decimal:
     return Decimal(cached)
 
 
+def user_bonus_percent(*, user) -> Decimal:
+    """The best bonus the customer's own recharges earned (0 without any): their real tier."""
+    from django.db.models import Max
+
+    from .models import Recharge
+
+    return Recharge.objects.filter(user=user).aggregate(best=Max("bonus_percent"))["best"] or Decimal(0)
+
+
 @dataclass(frozen=True)
 class WalletMismatch:
     wallet_id: int
@@ -81,7 +90,11 @@ def spend_by_day(*, user, days: int = 7) -> list[tuple]:
 
 
 def usage_by_group(*, user, days: int = 7) -> list[dict]:
-    """Calls, errors, error rate and spend per group used, over the last `days` days."""
+    """Calls, errors, error rate and spend per group used, over the last `days` days.
+
+    A call refused because every channel was saturated has no serving group; it counts as an
+    error of each group its routing trace tried, not as "refused before routing".
+    """
     from datetime import timedelta
 
     from django.db.models import Count
@@ -89,26 +102,40 @@ def usage_by_group(*, user, days: int = 7) -> list[dict]:
 
     from .models import UsageRecord, UsageStatus
 
+    none = _("(none: refused before routing)")
     since = timezone.now() - timedelta(days=days)
+    mine = UsageRecord.objects.filter(user=user, created_at__gte=since)
     rows = (
-        UsageRecord.objects.filter(user=user, created_at__gte=since)
+        mine.exclude(group_name="")
         .values("group_name")
         .annotate(
             calls=Count("id"),
             errors=Count("id", filter=Q(status=UsageStatus.ERROR)),
             cost=Sum("cost_micro"),
         )
-        .order_by("-calls")
     )
+    groups = {
+        r["group_name"]: {"calls": r["calls"], "errors": r["errors"], "cost": r["cost"] or 0} for r in rows
+    }
+    for status, cost, trace in mine.filter(group_name="").values_list("status", "cost_micro", "trace"):
+        tried = list(
+            dict.fromkeys(a.get("group") for a in trace or [] if isinstance(a, dict) and a.get("group"))
+        )
+        for name in tried or [none]:
+            row = groups.setdefault(name, {"calls": 0, "errors": 0, "cost": 0})
+            row["calls"] += 1
+            row["errors"] += status == UsageStatus.ERROR
+            row["cost"] += cost or 0
+    ordered = sorted(groups.items(), key=lambda item: (-item[1]["calls"], item[0]))
     return [
         {
-            "group": row["group_name"] or "(none: refused before routing)",
+            "group": name,
             "calls": row["calls"],
             "errors": row["errors"],
             "error_rate": Decimal(row["errors"]) / row["calls"] if row["calls"] else Decimal(0),
-            "cost_micro": row["cost"] or 0,
+            "cost_micro": row["cost"],
         }
-        for row in rows
+        for name, row in ordered
     ]
 
 

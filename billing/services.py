@@ -15,7 +15,7 @@ from django.db.models import F
 
 from accounts.services import audit_record, audit_snapshot, user_apply_upgrade_rules
 
-from .ledger import InsufficientBalance, InvalidAmount
+from .ledger import BillingError, InsufficientBalance, InvalidAmount
 from .ledger import check_amount as _check_amount
 from .models import (
     LedgerEntry,
@@ -27,6 +27,12 @@ from .models import (
     Wallet,
 )
 from .pricing import to_micro
+
+
+class PaymentRefConflict(BillingError):
+    """A payment reference already credited to another user or amount."""
+
+    code = "payment_ref_conflict"
 
 
 def wallet_get_or_create(*, user) -> Wallet:
@@ -73,10 +79,19 @@ def bonus_tier_for(amount_micro: int) -> RechargeBonusTier | None:
 
 @transaction.atomic
 def wallet_recharge(*, user, amount_micro: int, payment_ref: str, actor=None) -> Recharge:
-    """Credit a paid amount and, as its own ledger line, the bonus of its tier."""
+    """Credit a paid amount and, as its own ledger line, the bonus of its tier.
+
+    Idempotent per payment reference: replaying a reference already credited to this user for
+    this amount returns that recharge and credits nothing (Back + Pay, double clicks, retries).
+    """
     _check_amount(amount_micro)
     wallet_get_or_create(user=user)
     wallet = _locked_wallet(user_id=user.pk)
+    existing = Recharge.objects.filter(payment_ref=payment_ref).first()
+    if existing is not None:
+        if existing.user_id != user.pk or existing.amount_micro != amount_micro:
+            raise PaymentRefConflict("this payment reference belongs to another recharge")
+        return existing
     tier = bonus_tier_for(amount_micro)
     percent = tier.bonus_percent if tier else Decimal(0)
     bonus = to_micro(Decimal(amount_micro) * percent / 100 / 1_000_000)

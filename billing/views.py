@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import uuid
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -40,7 +41,6 @@ from .pricing import BillingBasis, ModelPrice, PricingError, Usage, billing_basi
 from .quotes import explain_price, quote_usage
 from .selectors import (
     balance_summary,
-    best_bonus_percent,
     folded_ledger,
     ledger_for_user,
     ledger_rows,
@@ -48,8 +48,10 @@ from .selectors import (
     usage_failure_advice,
     usage_for_user,
     usd_cny_rate,
+    user_bonus_percent,
 )
 from .services import (
+    PaymentRefConflict,
     bonus_tier_delete,
     bonus_tier_for,
     bonus_tier_save,
@@ -112,10 +114,11 @@ def prices(request):
     if model is None and group is not None:
         first = offered.get(group.pk, [])
         model = next((m for m in models if first and m.name == first[0]), None)
+    own = user_bonus_percent(user=user)
     try:
-        bonus = Decimal(request.GET["bonus"]) if request.GET.get("bonus") else best_bonus_percent()
+        bonus = Decimal(request.GET["bonus"]) if request.GET.get("bonus") else own
     except (InvalidOperation, ValueError):
-        bonus = best_bonus_percent()
+        bonus = own
     bonus = min(max(bonus, Decimal(0)), Decimal(100))
     context = {
         "tokens": tokens,
@@ -338,33 +341,49 @@ def _recharge_preview(form: RechargeForm) -> dict:
     return {"amount_micro": amount, "tier": tier, "bonus_micro": bonus, "total_micro": amount + bonus}
 
 
+PAYMENT_REF = re.compile(r"^sim-[0-9a-f]{32}$")
+
+
+def _payment_ref(value: str | None) -> str:
+    """The recharge intent's reference: kept from the form/URL once issued, new otherwise."""
+    value = (value or "").strip()
+    return value if PAYMENT_REF.match(value) else f"sim-{uuid.uuid4().hex}"
+
+
 @login_required
 def recharge(request):
-    """Two steps: review (amount, bonus tier, total credited), then a simulated payment."""
+    """Two steps: review (amount, bonus tier, total credited), then a simulated payment.
+
+    The payment reference is issued once per recharge intent and travels in the review URL and
+    the pay form, so Back + Pay (or a double click) replays the same reference and is credited once.
+    """
     data = request.POST if request.method == "POST" else request.GET
-    form = RechargeForm(data or None)
-    context = {"form": form, "tiers": RechargeBonusTier.objects.all()}
-    if form.is_bound and form.is_valid():
+    ref = _payment_ref(data.get("ref"))
+    form = RechargeForm(data if data.get("amount") is not None else None)
+    paid = Recharge.objects.filter(user=request.user, payment_ref=ref).first()
+    context = {"form": form, "tiers": RechargeBonusTier.objects.all(), "payment_ref": ref, "paid": paid}
+    if paid is None and form.is_bound and form.is_valid():
         context["preview"] = _recharge_preview(form)
         if request.method == "POST" and request.POST.get("step") == "pay":
-            ref = (request.POST.get("payment_ref") or "")[:100]
-            if not ref.startswith("sim-"):
+            if ref != request.POST.get("ref"):
                 raise Http404
             try:
                 done = wallet_recharge(user=request.user, amount_micro=form.amount_micro, payment_ref=ref)
-            except IntegrityError:
-                messages.info(request, "This payment was already credited.")
+            except (IntegrityError, PaymentRefConflict):
+                messages.info(request, _("This payment was already credited."))
                 return redirect("billing:wallet")
             except BillingError as exc:
                 form.add_error("amount", str(exc))
             else:
                 messages.success(
                     request,
-                    f"Paid ¥{done.amount_micro / 1_000_000:,.2f} (simulated); "
-                    f"bonus +{done.bonus_percent.normalize():f}% credited.",
+                    _("Paid %(amount)s (simulated); bonus +%(percent)s%% credited.")
+                    % {"amount": yuan(done.amount_micro), "percent": f"{done.bonus_percent.normalize():f}"},
                 )
                 return redirect("billing:wallet")
-        context["payment_ref"] = f"sim-{uuid.uuid4().hex}"
+    elif paid is not None and request.method == "POST":
+        messages.info(request, _("This payment was already credited."))
+        return redirect("billing:wallet")
     template = "billing/recharge.html"
     if request.htmx and request.method == "GET":
         template += "#preview"

@@ -32,7 +32,10 @@ USER_GROUPS = {
     ),
 }
 UPGRADE_RULES = {"vip": 100, "svip": 2000}
-BONUS_TIERS = {1000: D("10"), 5000: D("15"), 20000: D("20")}
+# apiyi's published numbers: a fixed 1 USD = 7 RMB, bonus tiers at 100 / 700 / 1,500 / 3,000 USD.
+USD_CNY_RATE = 7
+BONUS_TIERS_USD = {100: D("10"), 700: D("12"), 1500: D("15"), 3000: D("20")}
+BONUS_TIERS = {usd * USD_CNY_RATE: percent for usd, percent in BONUS_TIERS_USD.items()}
 
 TOKEN_GROUPS = {
     # name: (multiplier, formats, fallback_only, description)
@@ -149,7 +152,7 @@ def sim_base_url(upstream: str) -> str:
 @transaction.atomic
 def seed_demo(*, admin_password: str = "admin", demo_password: str = "demo") -> dict:  # noqa: S107 (demo only)
     """Create or refresh the demo data; running it twice changes nothing."""
-    Setting.objects.get_or_create(key="usd_cny_rate", defaults={"value": "7.2"})
+    Setting.objects.update_or_create(key="usd_cny_rate", defaults={"value": str(USD_CNY_RATE)})
     user_groups = {}
     for i, (name, (desc, tiers)) in enumerate(USER_GROUPS.items()):
         user_groups[name], _ = UserGroup.objects.update_or_create(
@@ -159,6 +162,7 @@ def seed_demo(*, admin_password: str = "admin", demo_password: str = "demo") -> 
         UserGroupUpgradeRule.objects.update_or_create(
             user_group=user_groups[name], defaults={"min_total_recharge_micro": yuan * 1_000_000}
         )
+    RechargeBonusTier.objects.exclude(min_amount_micro__in=[y * 1_000_000 for y in BONUS_TIERS]).delete()
     for yuan, percent in BONUS_TIERS.items():
         RechargeBonusTier.objects.update_or_create(
             min_amount_micro=yuan * 1_000_000, defaults={"bonus_percent": percent}

@@ -245,3 +245,28 @@ def metrics_snapshot(channel_ids: list[int]) -> dict[int, dict]:
         else:
             states[cid]["probes"][field] = int(value)
     return states
+
+
+def channel_state(channel, state: dict, now: float | None = None) -> dict:
+    """The one reading of a channel's live state that every console page and the API show.
+
+    `status` is "off" (disabled by hand or automatically), "saturated" (full, cooling down or
+    the probe says so), else the probe verdict ("healthy", "unknown", ...).
+    """
+    now = time.time() if now is None else now
+    verdict = (state.get("verdict") or {}).get("verdict")
+    cooldown = state.get("cooldown_until")
+    saturated = is_saturated(state, channel.max_concurrency, now)
+    if not channel.is_active:
+        status = "off"
+    elif saturated:
+        status = Verdict.SATURATED
+    else:
+        status = verdict or "unknown"
+    return {
+        "status": str(status),
+        "verdict": verdict,
+        "saturated": saturated,
+        "inflight": max(int(state.get("inflight") or 0), 0),
+        "cooldown_remaining_s": round(max(float(cooldown) - now, 0.0), 3) if cooldown else 0.0,
+    }

@@ -31,7 +31,7 @@ from .models import (
     TokenGroup,
     UserGroup,
 )
-from .saturation import channel_states, cooldown_remaining
+from .saturation import channel_state, channel_states
 from .selectors import channel_sole_routes, groups_serving, models_by_group
 from .services import (
     channel_save,
@@ -142,7 +142,10 @@ def token_group_edit(request, pk: int | None = None):
 
 
 def _token_group_context(group: TokenGroup) -> dict:
-    channels = group.channels.prefetch_related("channel_models__model")
+    channels = list(group.channels.prefetch_related("channel_models__model"))
+    states = channel_states([c.pk for c in channels])
+    for c in channels:
+        c.state = channel_state(c, states[c.pk])
     return {
         "accesses": GroupAccess.objects.filter(token_group=group).select_related("user_group"),
         "other_user_groups": UserGroup.objects.exclude(accesses__token_group=group),
@@ -249,17 +252,8 @@ def channels(request):
     filt = ChannelFilter(request.GET, queryset=qs)
     page = paginate(request, filt.qs)
     states = channel_states([c.pk for c in page])
-    rows = [{"channel": c, "state": _state(c, states.get(c.pk, {}))} for c in page]
+    rows = [{"channel": c, "state": channel_state(c, states.get(c.pk, {}))} for c in page]
     return render_list(request, "ops/channels.html", {"filter": filt, "page": page, "rows": rows})
-
-
-def _state(channel: Channel, state: dict) -> dict:
-    verdict = (state.get("verdict") or {}).get("verdict")
-    return {
-        "verdict": verdict or "unknown",
-        "inflight": state.get("inflight") or 0,
-        "cooldown_s": round(cooldown_remaining(channel.pk)),
-    }
 
 
 def _latency_chart(points: list[ChannelHealth]) -> dict:
@@ -308,7 +302,7 @@ def channel_edit(request, pk: int | None = None):
         health = list(ChannelHealth.objects.filter(channel=channel)[:60])
         context.update(
             {
-                "state": _state(channel, channel_states([channel.pk])[channel.pk]),
+                "state": channel_state(channel, channel_states([channel.pk])[channel.pk]),
                 "chart": _latency_chart(health),
                 "last_probe": health[0] if health else None,
                 "recent_429": ChannelHealth.objects.filter(channel=channel, status_code=429)[:10],

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class TokensConfig(AppConfig):
     name = "tokens"
     verbose_name = "Tokens"
+
+    def ready(self):
+        from . import checks  # noqa: F401

@@ -7,9 +7,13 @@ from django.conf import settings
 KEY_PLACEHOLDER = "sk-your-key"
 
 
-def code_examples(*, key: str | None, model: str, anthropic_model: str | None) -> list[dict]:
+def public_base_url(request) -> str:
+    """PUBLIC_BASE_URL when configured, else the origin this console was reached at."""
+    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+def code_examples(*, base: str, key: str | None, model: str, anthropic_model: str | None) -> list[dict]:
     """Snippets that call the gateway with this token; `key` is the raw key when just revealed."""
-    base = settings.PUBLIC_BASE_URL
     key = key or KEY_PLACEHOLDER
     out = [
         {

@@ -24,7 +24,7 @@ from groups.selectors import (
     token_callable_models,
 )
 
-from .examples import code_examples, example_models
+from .examples import code_examples, example_models, public_base_url
 from .filters import TokenFilter
 from .forms import TokenForm
 from .models import BILLING_MODE_HELP, Token, TokenFallback
@@ -275,6 +275,7 @@ def token_detail(request, pk: int):
     token = _get_token(request, pk)
     raw = _pop_key(request, token)
     openai_model, anthropic_model = example_models(token=token)
+    base = public_base_url(request)
     fallbacks = [f.group for f in token.fallbacks.select_related("group")]
     context = {
         "token": token,
@@ -283,8 +284,8 @@ def token_detail(request, pk: int):
         "billing_help": BILLING_MODE_HELP.get(token.billing_mode, ""),
         "callable_models": token_callable_models(token=token),
         "example_model": openai_model,
-        "base_url": settings.PUBLIC_BASE_URL,
-        "examples": code_examples(key=raw, model=openai_model, anthropic_model=anthropic_model)
+        "base_url": base,
+        "examples": code_examples(base=base, key=raw, model=openai_model, anthropic_model=anthropic_model)
         if openai_model
         else [],
         "multiplier": effective_multiplier(

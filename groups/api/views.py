@@ -16,11 +16,11 @@ from rest_framework.response import Response
 from apiyi_admin.api_common import OPERATOR_PERMISSIONS, ServiceSaveMixin
 from billing.pricing import explain_ratio, ratio_to_official
 from billing.quotes import explain_price
-from billing.selectors import best_bonus_percent
+from billing.selectors import user_bonus_percent
 from groups.filters import ChannelFilter, ModelFilter, TokenGroupFilter, UserGroupFilter
 from groups.models import Channel, ChannelHealth, GroupAccess, Model, TokenGroup, UserGroup
 from groups.probes import channel_probe
-from groups.saturation import channel_states, is_saturated
+from groups.saturation import channel_state, channel_states
 from groups.selectors import (
     effective_multiplier,
     fallback_token_groups,
@@ -69,7 +69,7 @@ def _group_entry(group: TokenGroup, *, user, selectable: set[int], models: list[
     ug_id = user.user_group_id
     tiers = set(user.user_group.model_tiers) if user.user_group else set()
     multiplier = effective_multiplier(token_group=group, user_group_id=ug_id)
-    bonus = best_bonus_percent()
+    bonus = user_bonus_percent(user=user)
     return {
         "name": group.name,
         "description": group.description,
@@ -84,7 +84,9 @@ def _group_entry(group: TokenGroup, *, user, selectable: set[int], models: list[
                 "kind": m.kind,
                 "tier": m.tier,
                 "available": m.tier in tiers,
-                "price": explain_price(model=m, group=group, user_group_id=ug_id).as_dict(),
+                "price": explain_price(
+                    model=m, group=group, user_group_id=ug_id, bonus_percent=bonus
+                ).as_dict(),
             }
             for m in models
         ],
@@ -307,10 +309,9 @@ class OperatorChannelViewSet(_ListCreateUpdate, OperatorViewSet):
 
 
 def _state(channel: Channel, state: dict, now: float) -> dict:
-    verdict = state.get("verdict") or {}
-    cooldown = state.get("cooldown_until")
-    at = verdict.get("at")
+    at = (state.get("verdict") or {}).get("at")
     return {
+        **channel_state(channel, state, now),
         "channel_id": channel.pk,
         "channel": channel.name,
         "kind": channel.kind,
@@ -318,11 +319,7 @@ def _state(channel: Channel, state: dict, now: float) -> dict:
         "auto_disabled": channel.auto_disabled,
         "auto_disabled_reason": channel.auto_disabled_reason,
         "max_concurrency": channel.max_concurrency,
-        "inflight": max(int(state.get("inflight") or 0), 0),
-        "cooldown_remaining_s": round(max(float(cooldown) - now, 0.0), 3) if cooldown else 0.0,
-        "verdict": verdict.get("verdict"),
         "verdict_at": datetime.fromtimestamp(at, tz=UTC) if at else None,
-        "saturated": is_saturated(state, channel.max_concurrency, now),
         "last_probe": ChannelHealth.objects.filter(channel=channel).select_related("channel").first(),
     }
 

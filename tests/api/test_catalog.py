@@ -1,8 +1,11 @@
 """Token groups and models for users: what they may use, with final prices explained."""
 
+from decimal import Decimal
+
 import pytest
 
 from billing.models import Setting
+from groups.demo import USD_CNY_RATE as RATE
 from groups.models import GroupAccess
 
 pytestmark = pytest.mark.django_db
@@ -12,19 +15,24 @@ def by_name(items):
     return {item["name"]: item for item in items}
 
 
+def models_bonus(group):
+    return {m["price"]["bonus_percent"] for m in group["models"]}
+
+
 def test_groups_lists_what_the_user_may_use(as_bob):
     groups = by_name(as_bob.get("/api/v1/groups/").json())
     assert set(groups) == {"Default", "ClaudeCode", "Sora2Official", "Wan", "Seedance2"}
     claude = groups["ClaudeCode"]
     assert claude["multiplier"] == "0.9500" and claude["selectable"] is True
-    assert claude["sentence"].startswith("0.95 × official price")
+    assert claude["sentence"] == "0.95 × official price (95% of official)"  # bob never recharged: no bonus
+    assert models_bonus(claude) == {"0"}
     assert claude["api_formats"] == ["openai", "anthropic"]
     models = by_name(claude["models"])
     assert {"claude-sonnet-4-5", "deepseek-v4"} <= set(models)
     assert models["claude-opus-4-6"]["available"] is False  # premium tier, bob is default
     sonnet = by_name([{**u, "name": u["unit"]} for u in models["claude-sonnet-4-5"]["price"]["units"]])
-    # $3 / 1M input × 7.2 × 0.95
-    assert sonnet["input"]["final_cny"] == "20.520000"
+    # $3 / 1M input × rate × 0.95
+    assert sonnet["input"]["final_cny"] == f"{3 * RATE * Decimal('0.95'):.6f}"
     assert sonnet["input"]["final_usd_equivalent"] == "2.850000"
     assert sonnet["input"]["official_usd"] == "3.000000"
 

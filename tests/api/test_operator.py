@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 from accounts.models import AuditLog
 from billing.models import LedgerEntry, RechargeBonusTier, Setting
 from billing.services import wallet_recharge
+from groups.demo import BONUS_TIERS, USD_CNY_RATE
 from groups.models import Channel, GroupAccess, TokenGroup
 
 pytestmark = pytest.mark.django_db
@@ -222,7 +223,9 @@ def test_bonus_tiers_crud_is_audited(as_operator):
     actions = set(AuditLog.objects.values_list("action", flat=True))
     assert {"bonus_tier.create", "bonus_tier.update", "bonus_tier.delete"} <= actions
     dup = as_operator.post(
-        "/api/v1/operator/bonus-tiers/", {"min_amount_cny": "1000", "bonus_percent": "5"}, format="json"
+        "/api/v1/operator/bonus-tiers/",
+        {"min_amount_cny": str(min(BONUS_TIERS)), "bonus_percent": "5"},
+        format="json",
     )
     assert dup.status_code == 400
     bad = as_operator.post(
@@ -235,7 +238,7 @@ def test_bonus_tiers_crud_is_audited(as_operator):
 def test_usd_cny_rate_is_validated(as_operator, rate):
     response = as_operator.patch("/api/v1/operator/settings/", {"usd_cny_rate": rate}, format="json")
     assert response.status_code == 400
-    assert Setting.objects.get(key="usd_cny_rate").value == "7.2"
+    assert Setting.objects.get(key="usd_cny_rate").value == str(USD_CNY_RATE)
 
 
 def test_usd_cny_rate_change_is_audited_and_used(as_operator, as_alice):

@@ -1,10 +1,14 @@
 """Usage, wallet, ledger, recharge and price quotes: the user's own only, money as RMB strings."""
 
+from decimal import Decimal
+
 import pytest
 
 from billing.ledger import get_ledger
 from billing.models import LedgerEntry, UsageRecord
 from billing.services import wallet_recharge
+from groups.demo import BONUS_TIERS
+from groups.demo import USD_CNY_RATE as RATE
 from tokens.services import token_create
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +94,7 @@ def test_wallet_and_ledger_are_own(as_alice, records):
     wallet = as_alice.get("/api/v1/wallet/").json()
     assert wallet["balance_cny"] == "99.973400"  # 100 - 0.0216 - 0.005
     assert wallet["total_recharged_cny"] == "100.000000"
-    assert [t["bonus_percent"] for t in wallet["bonus_tiers"]] == ["10.00", "15.00", "20.00"]
+    assert [t["bonus_percent"] for t in wallet["bonus_tiers"]] == [f"{p:.2f}" for p in BONUS_TIERS.values()]
     ledger = as_alice.get("/api/v1/wallet/ledger/").json()
     assert {e["request_id"] for e in ledger["results"]} == {None, "req-alice-1", "req-alice-2"}
     kinds = [e["kind"] for e in as_alice.get("/api/v1/wallet/ledger/?kind=charge").json()["results"]]
@@ -128,8 +132,8 @@ def test_price_quote_by_group(as_alice):
     )
     assert response.status_code == 200, response.json()
     body = response.json()
-    # (1000 × $3 + 100 × $15) / 1M × 7.2 × 0.95
-    assert body["charge"]["cost_cny"] == "0.030780"
+    # (1000 × $3 + 100 × $15) / 1M × rate × 0.95
+    assert body["charge"]["cost_cny"] == f"{Decimal(4500) / 1_000_000 * RATE * Decimal('0.95'):.6f}"
     assert body["group"] == "ClaudeCode" and body["billing_mode"] == "usage_first"
     assert body["sentence"].startswith("0.95 × official price")
 
@@ -143,7 +147,7 @@ def test_price_quote_by_token_uses_its_fallback_group_for_the_model(as_alice, al
     )
     assert response.status_code == 200, response.json()
     assert response.json()["group"] == "Sora2Official"
-    assert response.json()["charge"]["cost_cny"] == "5.760000"  # 8 s × $0.1 × 7.2
+    assert response.json()["charge"]["cost_cny"] == f"{Decimal('0.8') * RATE:.6f}"  # 8 s × $0.1 × rate
 
 
 @pytest.mark.parametrize(

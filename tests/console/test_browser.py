@@ -4,9 +4,14 @@ usage log, read the ClaudeCode price explanation. Saves screenshots of the main 
 (into docs/screenshots/ when CONSOLE_SCREENSHOTS=1)."""
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from billing.pricing import explain_ratio
+from groups.demo import BONUS_TIERS
+from groups.demo import USD_CNY_RATE as RATE
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -142,7 +147,7 @@ def test_token_relay_usage_and_price_flow(simulator, live_server, settings, page
     page.wait_for_selector("dialog[open] [data-testid=trace]")
     trace = page.inner_text("dialog [data-testid=trace]")
     assert "ClaudeCode" in trace and "upstream_429" in trace and "Default" in trace
-    assert "7.2 ¥/$" in page.inner_text("dialog")
+    assert f"{RATE} ¥/$" in page.inner_text("dialog")
     shots(page, "usage-detail")
     page.click("dialog [data-close-dialog]")
 
@@ -153,9 +158,9 @@ def test_token_relay_usage_and_price_flow(simulator, live_server, settings, page
 
     # 6. the price explainer for ClaudeCode
     page.goto(f"{base}/prices/?group=ClaudeCode&model=claude-sonnet-4-5")
-    assert page.inner_text("[data-testid=sentence]") == (
-        "0.95 × official price, ≈ 79% of official after your 20% recharge bonus"
-    )
+    own = max(p for yuan, p in BONUS_TIERS.items() if yuan <= 1000)  # the customer's ¥1,000 recharge
+    assert page.inner_text("[data-testid=sentence]") == explain_ratio(Decimal("0.95"), own)
+    assert f"after your {own.normalize():f}% recharge bonus" in page.inner_text("[data-testid=sentence]")
     page.select_option("#s-model", "sora-2")
     page.wait_for_selector("[data-testid=recommendation]:has-text('Sora2Official')")
     shots(page, "prices")
@@ -185,7 +190,7 @@ def test_operator_pages(live_server, page, shots, operator):
     sonnet = Model.objects.get(name="claude-sonnet-4-5")
     page.goto(f"{base}/ops/models/{sonnet.pk}/")
     page.fill("#id_input_usd_per_mtok", "4")
-    page.wait_for_selector("[data-testid=price-preview]:has-text('¥27.3600')")
+    page.wait_for_selector(f"[data-testid=price-preview]:has-text('¥{4 * RATE * Decimal('0.95'):.4f}')")
     shots(page, "ops-model-preview")
     page.click("[data-testid=save-model]")
     page.wait_for_selector("[data-testid=confirm]")

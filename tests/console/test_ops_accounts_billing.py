@@ -4,6 +4,8 @@ from decimal import Decimal
 
 from django.test import Client
 
+from groups.demo import USD_CNY_RATE as RATE
+
 
 def _client(user):
     c = Client()
@@ -67,8 +69,8 @@ def test_rate_change_is_confirmed(operator):
 
     c = _client(operator)
     page = c.post("/ops/settings/", {"usd_cny_rate": "7.3"}).content.decode()
-    assert 'data-testid="confirm"' in page and "from 7.2 to 7.3" in page
-    assert usd_cny_rate() == Decimal("7.2")
+    assert 'data-testid="confirm"' in page and f"from {RATE} to 7.3" in page
+    assert usd_cny_rate() == RATE
     c.post("/ops/settings/", {"usd_cny_rate": "7.3", "confirm": "1"})
     assert usd_cny_rate() == Decimal("7.3")
     page = c.post("/ops/settings/", {"usd_cny_rate": "abc"}).content

@@ -5,6 +5,8 @@ from decimal import Decimal
 
 from django.test import Client
 
+from groups.demo import USD_CNY_RATE as RATE
+
 
 def _client(user):
     c = Client()
@@ -41,8 +43,8 @@ def test_multiplier_change_asks_for_confirmation_then_saves(operator, groups):
     response = c.post(f"/ops/token-groups/{cc.pk}/", _group_form(cc, multiplier="0.9"))
     page = response.content.decode()
     assert response.status_code == 200 and 'data-testid="confirm"' in page
-    # claude-sonnet-4-5 input: $3 × 7.2 × 0.95 = ¥20.52 before, × 0.9 = ¥19.44 after
-    assert "¥20.5200" in page and "¥19.4400" in page
+    # claude-sonnet-4-5 input: $3 × rate × 0.95 before, × 0.9 after
+    assert f"¥{3 * RATE * Decimal('0.95'):.4f}" in page and f"¥{3 * RATE * Decimal('0.9'):.4f}" in page
     cc.refresh_from_db()
     assert cc.multiplier == Decimal("0.95")
     response = c.post(f"/ops/token-groups/{cc.pk}/", {**_group_form(cc, multiplier="0.9"), "confirm": "1"})

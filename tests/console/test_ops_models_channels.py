@@ -4,7 +4,10 @@ from decimal import Decimal
 
 from django.test import Client
 
+from groups.demo import USD_CNY_RATE as RATE
 from groups.models import PRICE_FIELDS
+
+CC = Decimal("0.95")  # the ClaudeCode multiplier
 
 
 def _client(user):
@@ -29,8 +32,8 @@ def test_live_preview_shows_final_price_in_every_group(operator):
     page = c.post(
         f"/ops/models/{sonnet.pk}/preview/", _model_form(sonnet, input_usd_per_mtok="4")
     ).content.decode()
-    # $4 × 7.2 = ¥28.80 in Default (1×), ¥27.36 in ClaudeCode (0.95×)
-    assert "¥28.8000" in page and "¥27.3600" in page and "<html" not in page
+    # $4 × rate in Default (1×), × 0.95 in ClaudeCode
+    assert f"¥{4 * RATE:.4f}" in page and f"¥{4 * RATE * Decimal('0.95'):.4f}" in page and "<html" not in page
     assert "Sora2Official" in page and "does not offer it" in page
     sonnet.refresh_from_db()
     assert sonnet.input_usd_per_mtok == Decimal("3")  # a preview saves nothing
@@ -42,7 +45,11 @@ def test_price_change_asks_for_confirmation(operator):
     sonnet = Model.objects.get(name="claude-sonnet-4-5")
     c = _client(operator)
     page = c.post(f"/ops/models/{sonnet.pk}/", _model_form(sonnet, input_usd_per_mtok="4")).content.decode()
-    assert 'data-testid="confirm"' in page and "¥20.5200" in page and "¥27.3600" in page
+    assert (
+        'data-testid="confirm"' in page
+        and f"¥{3 * RATE * Decimal('0.95'):.4f}" in page
+        and f"¥{4 * RATE * Decimal('0.95'):.4f}" in page
+    )
     sonnet.refresh_from_db()
     assert sonnet.input_usd_per_mtok == Decimal("3")
     c.post(f"/ops/models/{sonnet.pk}/", {**_model_form(sonnet, input_usd_per_mtok="4"), "confirm": "1"})
@@ -151,3 +158,29 @@ def test_probe_now_reports_a_verdict(simulator, operator):
     response = c.post(f"/ops/channels/{ch.pk}/probe/", follow=True)
     assert "Probe of claude-aws: healthy" in response.content.decode()
     assert ChannelHealth.objects.filter(channel=ch, verdict="healthy").exists()
+
+
+def _status(html, channel_name):
+    row = html.split(f">{channel_name}<")[1].split("</tr>")[0]
+    return row.split('data-testid="channel-status">')[1].split("<")[0]
+
+
+def test_every_page_and_the_api_agree_on_a_saturated_channel(operator):
+    from rest_framework.test import APIClient
+
+    from groups.models import Channel, TokenGroup
+    from groups.saturation import cooldown_start
+
+    ch = Channel.objects.get(name="claude-official")
+    cooldown_start(ch.pk, 30)  # an upstream 429: the channel is saturated, though enabled
+    group = TokenGroup.objects.get(name="ClaudeCode")
+    c = _client(operator)
+    channels_page = _status(c.get("/ops/channels/?group=ClaudeCode").content.decode(), "claude-official")
+    group_page = _status(c.get(f"/ops/token-groups/{group.pk}/").content.decode(), "claude-official")
+    detail = c.get(f"/ops/channels/{ch.pk}/").content.decode()
+    detail_page = detail.split('data-testid="channel-status">')[1].split("<")[0]
+    api = APIClient()
+    api.force_authenticate(operator)
+    health = api.get(f"/api/v1/operator/channel-health/{ch.pk}/").json()
+    assert channels_page == group_page == detail_page == "saturated"
+    assert health["saturated"] is True

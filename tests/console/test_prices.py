@@ -1,6 +1,10 @@
 """Price explainer and the "which group for my scenario" helper."""
 
+from decimal import Decimal
+
 from django.test import Client
+
+from groups.demo import USD_CNY_RATE as RATE
 
 
 def _client(user):
@@ -14,8 +18,8 @@ def test_claudecode_price_is_explained_in_plain_words(customer):
         _client(customer).get("/prices/?group=ClaudeCode&model=claude-sonnet-4-5&bonus=20").content.decode()
     )
     assert "0.95 × official price, ≈ 79% of official after your 20% recharge bonus" in page
-    # $3 / 1M input × 7.2 × 0.95 = ¥20.52, its USD equivalent $2.85, official $3
-    assert "¥20.5200" in page and "$2.8500" in page and "$3.0000" in page
+    # $3 / 1M input × rate × 0.95, its USD equivalent $2.85, official $3
+    assert f"¥{3 * RATE * Decimal('0.95'):.4f}" in page and "$2.8500" in page and "$3.0000" in page
     assert "per 1M output tokens" in page
 
 
@@ -34,8 +38,8 @@ def test_price_through_a_token_shows_its_route(customer, cc_token):
 
 def test_example_quote_uses_the_pricing_engine(customer):
     page = _client(customer).get("/prices/?group=Sora2Official&model=sora-2").content.decode()
-    # 10 s × $0.1 × 7.2 × 1.0 = ¥7.2
-    assert "a 10-second video costs <strong>¥7.200000</strong>" in page
+    # 10 s × $0.1 × rate × 1.0
+    assert f"a 10-second video costs <strong>¥{RATE:.6f}</strong>" in page
 
 
 def test_another_users_token_is_404(customer, cc_token, outsider):
@@ -68,3 +72,28 @@ def test_htmx_request_gets_the_results_partial(customer):
         .content.decode()
     )
     assert page.lstrip().startswith('<div id="results">') and "<html" not in page
+
+
+def test_price_explainer_uses_the_customers_own_bonus_tier(customer, outsider):
+    from groups.demo import BONUS_TIERS
+
+    url = "/prices/?group=ClaudeCode&model=claude-sonnet-4-5"
+    # the outsider never recharged: no bonus, and no promise that ¥100 buys more than ¥100
+    page = _client(outsider).get(url).content.decode()
+    assert "recharge bonus" not in page.split('data-testid="sentence">')[1].split("</p>")[0]
+    assert "gives you more than ¥100" not in page and "No recharge bonus applies" in page
+    # the customer recharged ¥1,000: the tier that recharge reached, not the best one on offer
+    own = max(p for yuan, p in BONUS_TIERS.items() if yuan <= 1000)
+    assert own < max(BONUS_TIERS.values())
+    sentence = (
+        _client(customer).get(url).content.decode().split('data-testid="sentence">')[1].split("</p>")[0]
+    )
+    assert f"after your {own.normalize():f}% recharge bonus" in sentence
+
+
+def test_prices_are_shown_only_for_groups_that_offer_the_model(customer):
+    page = _client(customer).get("/prices/?group=ClaudeCode&model=sora-2").content.decode()
+    assert "ClaudeCode does not offer sora-2" in page
+    assert 'data-testid="sentence"' not in page  # no price for a group that cannot serve it
+    comparison = page.split("sora-2 in every group you may use")[1].split("</section>")[0]
+    assert "Sora2Official" in comparison and "ClaudeCode" not in comparison and "Default" not in comparison

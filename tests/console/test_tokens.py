@@ -197,6 +197,14 @@ def test_examples_use_the_public_base_url_and_a_callable_model(c, cc_token, sett
     assert "sora-2" not in callable_section  # neither ClaudeCode nor Default offers it
 
 
+def test_examples_without_public_base_url_use_the_origin_of_the_request(c, cc_token, settings):
+    settings.PUBLIC_BASE_URL = ""
+    page = c.get(f"/tokens/{cc_token.pk}/", HTTP_HOST="127.0.0.1:8765").content.decode()
+    assert "curl http://127.0.0.1:8765/v1/chat/completions" in page
+    assert "export ANTHROPIC_BASE_URL=http://127.0.0.1:8765" in page
+    assert "127.0.0.1:8000" not in page
+
+
 def test_callable_models_respect_tiers_and_allowlist(groups, user_groups, make_user):
     from tokens.services import token_create
 

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from billing.ledger import InsufficientBalance, InvalidAmount, QuotaExceeded, get_ledger
 from billing.models import LedgerEntry, LedgerKind, UsageRecord, Wallet
 from billing.selectors import wallets_out_of_balance
-from billing.services import wallet_adjust, wallet_recharge, wallet_refund
+from billing.services import PaymentRefConflict, wallet_adjust, wallet_recharge, wallet_refund
 from billing.sweeper import holds_release_stale
+from groups.demo import BONUS_TIERS
 from tokens.services import token_create
 
 Y = 1_000_000
@@ -144,8 +145,10 @@ def test_refund_once_and_not_more_than_charged(funded):
 def test_recharge_credits_bonus_as_its_own_line_and_upgrades(make_user, demo, user_groups):
     user = make_user(user_group=user_groups["default"])
     recharge = wallet_recharge(user=user, amount_micro=5000 * Y, payment_ref=rid())
-    assert recharge.bonus_micro == 750 * Y
-    assert balance(user) == 5750 * Y
+    percent = max(p for yuan, p in BONUS_TIERS.items() if yuan <= 5000)
+    assert recharge.bonus_percent == percent
+    assert recharge.bonus_micro == 5000 * Y * percent / 100
+    assert balance(user) == 5000 * Y + recharge.bonus_micro
     kinds = sorted(LedgerEntry.objects.filter(wallet__user=user).values_list("kind", flat=True))
     assert kinds == ["bonus", "recharge"]
     user.refresh_from_db()
@@ -269,3 +272,28 @@ def test_concurrent_holds_never_overdraw_on_postgres(make_user, demo):
     assert w.balance_micro == 0
     assert w.held_micro == 10 * Y
     assert wallets_out_of_balance() == []
+
+
+def test_recharge_replaying_a_payment_ref_credits_once(make_user, demo):
+    user = make_user()
+    ref = rid()
+    first = wallet_recharge(user=user, amount_micro=5000 * Y, payment_ref=ref)
+    again = wallet_recharge(user=user, amount_micro=5000 * Y, payment_ref=ref)
+    assert again.pk == first.pk
+    entries = LedgerEntry.objects.filter(wallet__user=user)
+    assert entries.filter(kind=LedgerKind.RECHARGE).count() == 1
+    assert entries.filter(kind=LedgerKind.BONUS).count() == 1
+    assert balance(user) == first.amount_micro + first.bonus_micro
+    assert Wallet.objects.get(user=user).total_recharged_micro == 5000 * Y
+
+
+def test_recharge_ref_of_another_recharge_is_refused(make_user, demo):
+    alice, bob = make_user(), make_user()
+    ref = rid()
+    wallet_recharge(user=alice, amount_micro=100 * Y, payment_ref=ref)
+    with pytest.raises(PaymentRefConflict):
+        wallet_recharge(user=bob, amount_micro=100 * Y, payment_ref=ref)
+    with pytest.raises(PaymentRefConflict):
+        wallet_recharge(user=alice, amount_micro=200 * Y, payment_ref=ref)
+    assert balance(bob) == 0
+    assert LedgerEntry.objects.filter(wallet__user=alice, kind=LedgerKind.RECHARGE).count() == 1

@@ -8,11 +8,14 @@ import openai
 import pytest
 
 from billing.models import LedgerEntry, UsageRecord
+from groups.demo import USD_CNY_RATE as RATE
 from groups.models import Channel
 from groups.saturation import inflight_acquire
 from relay.errors import SATURATED_MESSAGE
 from relay.models import VideoJob
 from relay.tasks import video_job_poll
+
+SORA_4S = int(Decimal("0.4") * RATE * 1_000_000)  # sora-2, 4 s × $0.10 × rate
 
 pytestmark = [pytest.mark.live]
 
@@ -89,7 +92,7 @@ def test_video_in_sora2official_billed_per_second(live, reconciled):
     assert video.status in ("queued", "in_progress")
     request_id = raw.headers["x-request-id"]
     hold = LedgerEntry.objects.get(request_id=request_id, kind="hold")
-    assert hold.amount_micro == -5_760_000  # 8 s × $0.10 × 7.2 × 1.0
+    assert hold.amount_micro == -int(Decimal("0.8") * RATE * 1_000_000)  # 8 s × $0.10 × rate × 1.0
     finished = client.videos.poll(video.id, poll_interval_ms=100)
     assert finished.status == "completed"
     rec = UsageRecord.objects.get(request_id=request_id)
@@ -97,7 +100,7 @@ def test_video_in_sora2official_billed_per_second(live, reconciled):
         "success",
         "seconds",
         8,
-        5_760_000,
+        int(Decimal("0.8") * RATE * 1_000_000),
     )
     assert rec.group_name == "Sora2Official" and rec.channel_name == "sora"
     assert LedgerEntry.objects.filter(request_id=request_id, kind="charge").count() == 1
@@ -119,8 +122,8 @@ def test_video_settled_by_the_worker_task(live, reconciled):
             break
         time.sleep(0.05)
     job.refresh_from_db()
-    assert job.status == "completed" and job.cost_micro == 2_880_000
-    assert UsageRecord.objects.get(request_id=job.request_id).cost_micro == 2_880_000
+    assert job.status == "completed" and job.cost_micro == SORA_4S
+    assert UsageRecord.objects.get(request_id=job.request_id).cost_micro == SORA_4S
 
 
 def test_failed_video_releases_the_hold(live, reconciled):

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from billing.pricing import ModelPrice, Usage, price_call
+from groups.demo import USD_CNY_RATE as RATE
 from groups.models import Model
 
 pytestmark = [pytest.mark.live]
@@ -21,7 +22,7 @@ def expected_cost(model: str, rec, multiplier: str) -> int:
         ModelPrice.of(Model.objects.get(name=model)),
         usage,
         multiplier=Decimal(multiplier),
-        usd_cny_rate=Decimal("7.2"),
+        usd_cny_rate=Decimal(RATE),
         billing_mode="usage_first",
     ).cost_micro
 
@@ -138,8 +139,9 @@ def test_embeddings_and_images(live, reconciled):
     images = raw.parse()
     assert len(images.data) == 2
     rec = live.record(raw.headers["x-request-id"])
-    # nano-banana-pro is priced per call: one call per image, $0.134 × 7.2 × 1.0 each
-    assert (rec.billing_basis, rec.images, rec.cost_micro) == ("call", 2, 2 * 964_800)
+    # nano-banana-pro is priced per call: one call per image, $0.134 × rate × 1.0 each
+    each = int(Decimal("0.134") * RATE * 1_000_000)
+    assert (rec.billing_basis, rec.images, rec.cost_micro) == ("call", 2, 2 * each)
 
 
 def test_models_list_is_what_the_key_can_call(live):

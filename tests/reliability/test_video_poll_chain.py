@@ -7,13 +7,17 @@ tests/reliability/test_worker_killed.py shows the same with real worker processe
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from billing.models import LedgerEntry
+from groups.demo import USD_CNY_RATE as RATE
 from relay.models import VideoJob
 from relay.tasks import video_job_poll, video_jobs_resume
+
+SORA_4S = int(Decimal("0.4") * RATE * 1_000_000)  # sora-2, 4 s × $0.10 × rate
 
 pytestmark = [pytest.mark.live]
 
@@ -71,7 +75,7 @@ def test_beat_restarts_a_lost_chain_and_the_job_settles_once(live, queued, recon
     assert video_job_poll(job.pk, 1) == "completed"
     assert video_job_poll(job.pk, 0) == "done"  # a late message of the old chain
     job.refresh_from_db()
-    assert job.status == "completed" and job.cost_micro == 2_880_000
+    assert job.status == "completed" and job.cost_micro == SORA_4S
     kinds = sorted(LedgerEntry.objects.filter(request_id=job.request_id).values_list("kind", flat=True))
     assert kinds == ["charge", "hold", "release"]
 

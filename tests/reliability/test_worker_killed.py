@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,12 @@ from django.db import connection, transaction
 
 from billing.models import LedgerEntry, UsageRecord, Wallet
 from groups import saturation
+from groups.demo import USD_CNY_RATE as RATE
 from groups.models import Channel, ChannelHealth
 from relay.models import VideoJob
 from relay.tasks import video_job_poll
+
+SORA_4S = int(Decimal("0.4") * RATE * 1_000_000)  # sora-2, 4 s × $0.10 × rate
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres, pytest.mark.redis]
 
@@ -217,9 +221,9 @@ def test_video_job_settles_once_after_its_worker_is_killed_mid_poll(live, cluste
         assert kinds == ["hold", "release"]
         assert wallet.balance_micro == start
     else:
-        assert record.status == "success" and record.cost_micro == job.cost_micro == 2_880_000
+        assert record.status == "success" and record.cost_micro == job.cost_micro == SORA_4S
         assert kinds == ["charge", "hold", "release"]
-        assert wallet.balance_micro == start - 2_880_000
+        assert wallet.balance_micro == start - SORA_4S
     assert wallet.held_micro == 0
     call_command("reconcile")  # raises CommandError when a wallet is out of balance
 
