@@ -160,7 +160,7 @@ def _token_spend(*, token_id: int, held_delta: int, spent_delta: int) -> None:
 def _hold_in_one_statement(
     conn, *, user_id: int, request_id: str, amount_micro: int, token_id: int | None, touch: bool
 ) -> tuple[bool, bool]:
-    """`wallet_hold` as one PostgreSQL statement (data-modifying CTEs): (token ok, held).
+    """`PortableLedger.hold` as one PostgreSQL statement (data-modifying CTEs): (token ok, held).
 
     Why: rows stay locked from their UPDATE to COMMIT, and a Python client under load can
     take milliseconds per round trip; one statement leaves a single round trip (COMMIT) inside
@@ -260,7 +260,7 @@ def _already_settled(request_id: str) -> Settlement:
 
 
 def _settle_in_one_statement(conn, *, request_id: str, user_id: int, cost_micro: int, fields: dict, token_id):
-    """`usage_settle`'s usual case as one PostgreSQL statement (data-modifying CTEs).
+    """`PortableLedger.settle`'s usual case as one PostgreSQL statement (data-modifying CTEs).
 
     Returns (claimed, held, hold amount, (wallet id, balance after) or None). Token, wallet
     and ledger lines change only if the usage record was claimed; the wallet UPDATE comes
