@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext as _
+
 MICRO = Decimal(1_000_000)
 MTOK = Decimal(1_000_000)
 
@@ -187,13 +189,16 @@ def ratio_to_official(multiplier: Decimal, bonus_percent: Decimal = Decimal(0)) 
 
 
 def explain_ratio(multiplier: Decimal, bonus_percent: Decimal = Decimal(0)) -> str:
-    """The plain sentence the console shows next to every price."""
-    m = multiplier.normalize()
-    head = f"{m:f} × official price"
+    """The plain sentence the console shows next to every price, in the reader's language."""
+    m = f"{multiplier.normalize():f}"
     if not bonus_percent:
-        return f"{head} ({percent(multiplier)} of official)"
+        return _("%(m)s × official price (%(pct)s of official)") % {"m": m, "pct": percent(multiplier)}
     effective = percent(ratio_to_official(multiplier, bonus_percent))
-    return f"{head}, ≈ {effective} of official after your {bonus_percent.normalize():f}% recharge bonus"
+    return _("%(m)s × official price, ≈ %(pct)s of official after your %(bonus)s%% recharge bonus") % {
+        "m": m,
+        "pct": effective,
+        "bonus": f"{bonus_percent.normalize():f}",
+    }
 
 
 def percent(ratio: Decimal) -> str:

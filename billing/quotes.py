@@ -9,20 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext_noop
+
 from groups.models import Model, TokenGroup
 from groups.selectors import effective_multiplier
 
 from .pricing import ModelPrice, Usage, explain_ratio, price_call, ratio_to_official, unit_price_cny
 from .selectors import best_bonus_percent, usd_cny_rate
 
+# Labels are msgids: the console translates them where it shows them (the API keeps English).
 UNITS = (
-    ("input_usd_per_mtok", "input", "1M input tokens"),
-    ("output_usd_per_mtok", "output", "1M output tokens"),
-    ("cache_read_usd_per_mtok", "cache_read", "1M cache-read tokens"),
-    ("cache_write_usd_per_mtok", "cache_write", "1M cache-write tokens"),
-    ("usd_per_call", "call", "call"),
-    ("usd_per_second", "second", "second of video"),
-    ("usd_per_image", "image", "image"),
+    ("input_usd_per_mtok", "input", gettext_noop("1M input tokens")),
+    ("output_usd_per_mtok", "output", gettext_noop("1M output tokens")),
+    ("cache_read_usd_per_mtok", "cache_read", gettext_noop("1M cache-read tokens")),
+    ("cache_write_usd_per_mtok", "cache_write", gettext_noop("1M cache-write tokens")),
+    ("usd_per_call", "call", gettext_noop("call")),
+    ("usd_per_second", "second", gettext_noop("second of video")),
+    ("usd_per_image", "image", gettext_noop("image")),
 )
 
 

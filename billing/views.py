@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_POST
 
 from accounts.console import paginate, render_list, staff_required
@@ -60,27 +61,31 @@ from .services import (
 )
 
 # The guide's quick decision, in its own words; the helper below recommends from live data.
-SCENARIOS = [
-    ("Text, multimodal, NanoBanana, Veo 3.1 and most models", "Default", ""),
+SCENARIOS = [  # msgids: the template translates them
+    (gettext_noop("Text, multimodal, NanoBanana, Veo 3.1 and most models"), "Default", ""),
     (
-        "Claude + domestic coding models in Claude Code (/v1/messages format)",
+        gettext_noop("Claude + domestic coding models in Claude Code (/v1/messages format)"),
         "ClaudeCode",
-        "5% off by default, stacks with your recharge bonus",
+        gettext_noop("5 percent off by default, stacks with your recharge bonus"),
     ),
-    ("Sora 2 official video", "Sora2Official", "billed per second"),
-    ("Wan / Seedance 2 video", "Wan / Seedance2", "their dedicated groups"),
-    ("Unstable high-concurrency workloads", "", "attach 1–2 fallback groups on the token"),
+    (gettext_noop("Sora 2 official video"), "Sora2Official", gettext_noop("billed per second")),
+    (gettext_noop("Wan / Seedance 2 video"), "Wan / Seedance2", gettext_noop("their dedicated groups")),
+    (
+        gettext_noop("Unstable high-concurrency workloads"),
+        "",
+        gettext_noop("attach 1–2 fallback groups on the token"),
+    ),
 ]
 
 
 def _example_usage(model: Model, basis: str) -> tuple[Usage, str]:
     if basis == BillingBasis.TOKENS:
-        return Usage(input_tokens=10_000, output_tokens=2_000), "10,000 input + 2,000 output tokens"
+        return Usage(input_tokens=10_000, output_tokens=2_000), _("10,000 input + 2,000 output tokens")
     if basis == BillingBasis.SECONDS:
-        return Usage(seconds=Decimal(10)), "a 10-second video"
+        return Usage(seconds=Decimal(10)), _("a 10-second video")
     if basis == BillingBasis.IMAGES:
-        return Usage(images=1), "one image"
-    return Usage(calls=1), "one call"
+        return Usage(images=1), _("one image")
+    return Usage(calls=1), _("one call")
 
 
 def _bonus_choices() -> list[Decimal]:

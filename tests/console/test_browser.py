@@ -317,23 +317,7 @@ def test_fallbacks_reorder_without_javascript(live_server, browser, customer, gr
     context.close()
 
 
-# Templates still without {% translate %} on this branch (billing/recharge.html, billing/prices.html).
-UNTRANSLATED = {"/wallet/recharge/?amount=100", "/prices/"}
-
-
-@pytest.mark.parametrize(
-    "index",
-    [
-        pytest.param(
-            i,
-            id=path,
-            marks=[pytest.mark.xfail(strict=True, reason="not yet translated")]
-            if path in UNTRANSLATED
-            else [],
-        )
-        for i, path in enumerate(_customer_pages("{token}"))
-    ],
-)
+@pytest.mark.parametrize("index", [pytest.param(i, id=p) for i, p in enumerate(_customer_pages("{token}"))])
 @pytest.mark.django_db(transaction=True)
 def test_customer_pages_in_chinese_in_the_browser(
     live_server, browser, customer, cc_token, usage_calls, index

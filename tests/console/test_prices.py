@@ -30,7 +30,7 @@ def test_without_bonus_the_ratio_is_the_multiplier(customer):
 
 def test_price_through_a_token_shows_its_route(customer, cc_token):
     page = _client(customer).get(f"/prices/?token={cc_token.pk}&model=gpt-5.1").content.decode()
-    assert "ClaudeCode does not offer gpt-5.1; it is offered by <strong>Default</strong>" in page
+    assert "ClaudeCode does not offer gpt-5.1. It is offered by: <strong>Default</strong>" in page
     route = page.split("Through this token")[1]
     assert "does not offer gpt-5.1" in route.split("Default")[0]
     assert "1 × official price" in route
@@ -56,7 +56,7 @@ def test_scenario_helper_recommends_groups_from_live_data(customer):
     c = _client(customer)
     page = c.get("/prices/?scenario_model=claude-sonnet-4-5").content.decode()
     rec = page.split('data-testid="recommendation"')[1]
-    assert "choose <strong>ClaudeCode</strong>" in rec and "add <strong>Default</strong>" in rec
+    assert "choose <strong>ClaudeCode</strong>" in rec and "fallback groups: <strong>Default</strong>" in rec
     rec = c.get("/prices/?scenario_model=sora-2").content.decode().split('data-testid="recommendation"')[1]
     assert "choose <strong>Sora2Official</strong>" in rec
     rec = c.get("/prices/?scenario_model=gpt-5.1").content.decode().split('data-testid="recommendation"')[1]
