@@ -8,7 +8,7 @@ from billing.pricing import Usage
 from groups.policy import callable_models
 
 from .accounting import charge_for, estimated_usage, hold_estimate
-from .chat import detached, read_json, require_model, upstream_client_error
+from .chat import detached, max_tokens_of, read_json, require_model, upstream_client_error
 from .convert.errors import ConversionError
 from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
@@ -197,4 +197,40 @@ async def handle_rerank(request, call: Call, body: dict):
 
     return await _relay_openai_json(
         call, body, path="/rerank", family="embeddings", usage_of=usage_of, max_tokens=None
+    )
+
+
+async def handle_completions(request, call: Call, body: dict):
+    """Legacy OpenAI completions, relayed as JSON and billed per token like chat; no streaming."""
+    prompt = body.get("prompt")
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise RelayError(
+            "invalid_request", "'prompt' must be a string or an array of strings.", param="prompt"
+        )
+    if body.get("stream"):
+        raise RelayError(
+            "invalid_request",
+            "'stream' is not supported on /v1/completions; use /v1/chat/completions to stream.",
+            param="stream",
+        )
+    max_tokens = max_tokens_of(body, "max_tokens")
+    prompt_chars = sum(len(p) for p in prompts)
+
+    def usage_of(data):
+        usage = usage_from_openai(data.get("usage"))
+        if usage is None:
+            choices = data.get("choices") if isinstance(data.get("choices"), list) else []
+            output_chars = sum(len(c.get("text") or "") for c in choices if isinstance(c, dict))
+            return estimated_usage(prompt_chars=prompt_chars, output_chars=output_chars), True
+        return usage, False
+
+    return await _relay_openai_json(
+        call,
+        body,
+        path="/completions",
+        family="chat",
+        usage_of=usage_of,
+        prompt_chars=prompt_chars,
+        max_tokens=max_tokens,
     )

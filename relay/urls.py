@@ -14,6 +14,7 @@ urlpatterns = [
     path("images/generations", views.images_generations, name="images_generations"),
     path("images/files/<str:image_id>", views.image_file, name="image_file"),
     path("rerank", views.rerank, name="rerank"),
+    path("completions", views.completions, name="completions"),
     path("models", views.models, name="models"),
     path("models/<path:model_id>", views.model_detail, name="model_detail"),
     path("videos", views.videos, name="videos"),

@@ -22,6 +22,7 @@ from groups.routing import aget_snapshot
 from .auth import authenticate
 from .chat import handle_chat, parse_body
 from .endpoints import (
+    handle_completions,
     handle_count_tokens,
     handle_embeddings,
     handle_images,
@@ -172,6 +173,11 @@ async def image_file(request, image_id: str):
 @relay_view("openai")
 async def rerank(request, call):
     return await handle_rerank(request, call, parse_body(request))
+
+
+@relay_view("openai")
+async def completions(request, call):
+    return await handle_completions(request, call, parse_body(request))
 
 
 @relay_view(None, methods=("GET",))

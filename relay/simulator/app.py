@@ -68,6 +68,7 @@ ROUTES = {
     ("POST", "embeddings"): ("openai", openai_api.embeddings, "json"),
     ("POST", "images/generations"): ("openai", openai_api.images_generations, "json"),
     ("POST", "rerank"): ("openai", openai_api.rerank, "json"),
+    ("POST", "completions"): ("openai", openai_api.completions, "json"),
     ("GET", "models"): ("auto", None, None),
     ("POST", "messages"): ("anthropic", anthropic_api.messages, "json"),
     ("POST", "messages/count_tokens"): ("anthropic", anthropic_api.count_tokens_endpoint, "json"),

@@ -537,6 +537,46 @@ async def rerank(call: Call) -> web.Response:
     return call.json(payload, headers=headers())
 
 
+async def completions(call: Call) -> web.Response:
+    """Legacy completions: one `choices[].text` per prompt, counted like chat."""
+    body = call.body
+    if not call.model:
+        raise BadRequest("you must provide a model parameter", param="model")
+    prompt = body.get("prompt")
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise BadRequest("'prompt' must be a string or an array of strings.", param="prompt")
+    max_tokens = _int_param(body, "max_tokens")
+    choices, completion = [], 0
+    for index, text in enumerate(prompts):
+        answer, why = cut(
+            reply_text(call.upstream, call.model, text, call.rule.output_tokens), max_tokens, None
+        )
+        completion += count_tokens(answer)
+        choices.append(
+            {
+                "text": answer,
+                "index": index,
+                "logprobs": None,
+                "finish_reason": "length" if why == "max_tokens" else "stop",
+            }
+        )
+    prompt_tokens = sum(count_tokens(p) for p in prompts)
+    payload = {
+        "id": new_id("cmpl-", 29),
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": call.model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+        },
+    }
+    return call.json(payload, headers=headers())
+
+
 async def models(call: Call) -> web.Response:
     data = [{"id": m, "object": "model", "created": 1735689600, "owned_by": owner} for m, owner in MODELS]
     return call.json({"object": "list", "data": data}, headers=headers())

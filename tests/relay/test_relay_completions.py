@@ -1,0 +1,48 @@
+"""POST /v1/completions (legacy) through the live relay with the official openai SDK, billed per token."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+import openai
+import pytest
+
+from billing.models import UsageRecord
+from groups.demo import MODELS, USD_CNY_RATE
+
+pytestmark = [pytest.mark.live]
+
+
+def _token_cost(model: str, prompt_tokens: int, completion_tokens: int) -> int:
+    prices = MODELS[model][2]
+    usd = (
+        prompt_tokens * prices["input_usd_per_mtok"] + completion_tokens * prices["output_usd_per_mtok"]
+    ) / Decimal(1_000_000)
+    return int((usd * USD_CNY_RATE * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def test_completions_answer_each_prompt_and_bill_tokens(live, reconciled):
+    client = live.openai(key=live.make_key(select="Default"))
+    raw = client.completions.with_raw_response.create(
+        model="gpt-5.1", prompt=["say one", "say two"], max_tokens=50
+    )
+    done = raw.parse()
+    assert [c.index for c in done.choices] == [0, 1]
+    assert "say one" in done.choices[0].text and "say two" in done.choices[1].text
+    assert done.model == "gpt-5.1" and done.usage.completion_tokens > 0
+    rec = live.settled(raw.headers["x-request-id"])
+    assert rec.billing_basis == "tokens" and rec.channel_name == "openai-official"
+    assert rec.cost_micro == _token_cost("gpt-5.1", done.usage.prompt_tokens, done.usage.completion_tokens)
+    sent = live.sim.requests("openai-official")[-1]
+    assert sent["path"].endswith("/v1/completions") and sent["body"]["prompt"] == ["say one", "say two"]
+
+
+def test_completions_bad_input_stream_and_unknown_model(live, reconciled):
+    client = live.openai(key=live.make_key(select="Default"))
+    with pytest.raises(openai.BadRequestError) as missing:
+        client.completions.create(model="gpt-5.1", prompt=None)
+    assert missing.value.body["param"] == "prompt"
+    with pytest.raises(openai.BadRequestError) as stream:
+        client.completions.create(model="gpt-5.1", prompt="hi", stream=True)
+    assert stream.value.body["param"] == "stream"
+    with pytest.raises(openai.NotFoundError):
+        client.completions.create(model="no-such-model", prompt="hi")
+    assert not UsageRecord.objects.filter(status="success").exists()
