@@ -107,6 +107,8 @@ MODELS = {
     "gemini-2.5-flash-image": ("image", "standard", dict(usd_per_call=D("0.039"))),
     "gemini-3-pro-image-preview": ("image", "standard", dict(usd_per_call=D("0.134"))),
     "bge-reranker-v2-m3": ("text", "standard", dict(usd_per_call=D("0.002"))),  # POST /v1/rerank
+    "tts-1": ("text", "standard", dict(usd_per_call=D("0.015"))),  # POST /v1/audio/speech
+    "whisper-1": ("text", "standard", dict(usd_per_call=D("0.006"))),  # POST /v1/audio/transcriptions
     "veo-3.1": ("video", "standard", dict(usd_per_call=D("3.2"))),
     "sora-2": ("video", "standard", dict(usd_per_second=D("0.1"))),
     "wan-2.5": ("video", "standard", dict(usd_per_second=D("0.05"))),
@@ -131,6 +133,8 @@ CHANNELS = {
             "gemini-2.5-flash-image",
             "gemini-3-pro-image-preview",
             "bge-reranker-v2-m3",
+            "tts-1",
+            "whisper-1",
         ],
         ["Default"],
         0,

@@ -77,11 +77,22 @@ def _simple_build(path: str, body: dict, model: str):
 
 
 async def _relay_openai_json(
-    call: Call, body: dict, *, path: str, family: str, usage_of, render=None, finish=None, **hold_kwargs
+    call: Call,
+    body: dict,
+    *,
+    path: str,
+    family: str,
+    usage_of,
+    render=None,
+    finish=None,
+    build=None,
+    accept=read_json,
+    **hold_kwargs,
 ):
     """Plan, hold, dispatch and settle one OpenAI JSON call. `render` turns the upstream answer
     into another client format's response before settling (a conversion error charges nothing);
-    otherwise `finish` may rewrite the OpenAI answer (e.g. hide upstream URLs) once settled."""
+    otherwise `finish` may rewrite the OpenAI answer (e.g. hide upstream URLs) once settled.
+    `build` and `accept` replace the JSON request and answer (multipart uploads, audio bytes)."""
     model = require_model(body)
     call.model_name = model
     call.plan = plan_route(
@@ -97,7 +108,7 @@ async def _relay_openai_json(
     await call.hold(estimate.amount_micro)
 
     async def run():
-        served = await call.dispatch(build=_simple_build(path, body, model), accept=read_json)
+        served = await call.dispatch(build=build or _simple_build(path, body, model), accept=accept)
         call.release(served)
         outcome, status, data = served.result
         if outcome == "error":

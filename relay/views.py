@@ -19,6 +19,7 @@ from apiyi_admin.db import one_call
 from apiyi_admin.lean_asgi import lean
 from groups.routing import aget_snapshot
 
+from .audio import handle_speech, handle_transcription
 from .auth import authenticate
 from .chat import handle_chat, parse_body
 from .endpoints import (
@@ -178,6 +179,18 @@ async def rerank(request, call):
 @relay_view("openai")
 async def completions(request, call):
     return await handle_completions(request, call, parse_body(request))
+
+
+@relay_view("openai")
+async def audio_speech(request, call):
+    return await handle_speech(request, call, parse_body(request))
+
+
+@relay_view("openai")
+async def audio_transcriptions(request, call):
+    return await handle_transcription(
+        request, call, parse_body(request) if _is_json(request) else _form(request)
+    )
 
 
 @relay_view(None, methods=("GET",))

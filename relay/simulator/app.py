@@ -69,6 +69,8 @@ ROUTES = {
     ("POST", "images/generations"): ("openai", openai_api.images_generations, "json"),
     ("POST", "rerank"): ("openai", openai_api.rerank, "json"),
     ("POST", "completions"): ("openai", openai_api.completions, "json"),
+    ("POST", "audio/speech"): ("openai", openai_api.audio_speech, "json"),
+    ("POST", "audio/transcriptions"): ("openai", openai_api.audio_transcriptions, "form"),
     ("GET", "models"): ("auto", None, None),
     ("POST", "messages"): ("anthropic", anthropic_api.messages, "json"),
     ("POST", "messages/count_tokens"): ("anthropic", anthropic_api.count_tokens_endpoint, "json"),

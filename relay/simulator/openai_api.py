@@ -577,6 +577,43 @@ async def completions(call: Call) -> web.Response:
     return call.json(payload, headers=headers())
 
 
+SPEECH_FORMATS = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+
+
+async def audio_speech(call: Call) -> web.Response:
+    """Text to speech: bytes that start like an MP3 frame and carry the input, so tests can check them."""
+    body = call.body
+    if not call.model:
+        raise BadRequest("you must provide a model parameter", param="model")
+    for name in ("input", "voice"):
+        if not isinstance(body.get(name), str) or not body[name]:
+            raise BadRequest(f"'{name}' must be a non-empty string.", param=name)
+    fmt = body.get("response_format") or "mp3"
+    if fmt not in SPEECH_FORMATS:
+        raise BadRequest(f"Invalid 'response_format': {fmt!r}.", param="response_format")
+    call.status = "200"
+    audio = b"ID3\x04\x00\x00\x00\x00\x00\x00" + f"{body['voice']}:{body['input']}".encode()
+    return web.Response(body=audio, content_type=SPEECH_FORMATS[fmt], headers=headers())
+
+
+async def audio_transcriptions(call: Call) -> web.Response:
+    """Whisper-style transcription of the uploaded `file` (described by the form reader)."""
+    if not call.model:
+        raise BadRequest("you must provide a model parameter", param="model")
+    upload = call.body.get("file")
+    if not isinstance(upload, dict) or not upload.get("size"):
+        raise BadRequest("'file' must be a non-empty file upload.", param="file")
+    text = f"Transcript of {upload['filename']} ({upload['size']} bytes) from {call.upstream}."
+    return call.json({"text": text}, headers=headers())
+
+
 async def models(call: Call) -> web.Response:
     data = [{"id": m, "object": "model", "created": 1735689600, "owned_by": owner} for m, owner in MODELS]
     return call.json({"object": "list", "data": data}, headers=headers())
