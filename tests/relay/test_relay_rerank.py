@@ -27,8 +27,8 @@ def test_rerank_scores_documents_and_bills_one_call(live, reconciled):
     assert (rec.billing_basis, rec.channel_name, rec.cost_micro) == (
         "call",
         "openai-official",
-        14_400,
-    )  # $0.002 × 7.2
+        14_000,
+    )  # $0.002 × 7
     sent = live.sim.requests("openai-official")[-1]
     assert sent["path"].endswith("/rerank") and sent["body"]["documents"] == DOCS
 
