@@ -138,7 +138,7 @@ def test_channel_health_shows_live_state(as_operator):
     assert state["saturated"] is True and state["verdict"] == "saturated"
     assert 0 < state["cooldown_remaining_s"] <= 30
     rows = as_operator.get("/api/v1/operator/channel-health/?kind=video").json()["results"]
-    assert {r["channel"] for r in rows} == {"sora", "wan", "seedance"}
+    assert {r["channel"] for r in rows} == {"sora", "wan", "seedance", "veo"}
 
 
 def test_channel_probe_series(as_operator):

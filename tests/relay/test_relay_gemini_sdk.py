@@ -7,14 +7,15 @@ import requests
 from google import genai
 from google.genai import errors, types
 
+from groups.demo import USD_CNY_RATE
 from relay.errors import SATURATED_MESSAGE
 from tests.relay.test_relay_openai_sdk import expected_cost
 
 pytestmark = [pytest.mark.live]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# gemini-2.5-flash-image is priced per call: $0.039 × 7.2 (usd_cny_rate) × 1.0 (Default)
-FLASH_IMAGE_CALL_MICRO = 280_800
+# gemini-2.5-flash-image is priced per call: $0.039 × the demo rate × 1.0 (Default)
+FLASH_IMAGE_CALL_MICRO = int(Decimal("0.039") * Decimal(USD_CNY_RATE) * 1_000_000)
 
 
 def gemini(live, key: str | None = None) -> genai.Client:
@@ -87,7 +88,7 @@ def test_image_model_streamed_is_one_event_with_the_image(live, reconciled):
     parts = [p for c in chunks for p in c.candidates[0].content.parts]
     assert any(p.inline_data and p.inline_data.data.startswith(PNG_SIGNATURE) for p in parts)
     rec = live.settled(request_id(chunks[0]))
-    assert rec.cost_micro == int(Decimal("0.134") * Decimal("7.2") * 1_000_000)
+    assert rec.cost_micro == int(Decimal("0.134") * Decimal(USD_CNY_RATE) * 1_000_000)
 
 
 def test_count_tokens_is_free_and_checks_the_model(live):

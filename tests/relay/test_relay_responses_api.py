@@ -6,6 +6,7 @@ import openai
 import pytest
 
 from billing.pricing import ModelPrice, Usage, price_call
+from groups.demo import USD_CNY_RATE
 from groups.models import Model
 
 pytestmark = [pytest.mark.live]
@@ -29,7 +30,7 @@ def expected_cost(model: str, rec, multiplier: str) -> int:
         ModelPrice.of(Model.objects.get(name=model)),
         usage,
         multiplier=Decimal(multiplier),
-        usd_cny_rate=Decimal("7.2"),
+        usd_cny_rate=Decimal(USD_CNY_RATE),
         billing_mode="usage_first",
     ).cost_micro
 

@@ -1,11 +1,14 @@
 """The video endpoints through the live relay, with the official openai SDK: list, remix,
 previews, delete, image-to-video and Veo 3.1 in the Default group."""
 
+from decimal import Decimal
+
 import openai
 import pytest
 import requests
 
 from billing.models import LedgerEntry, UsageRecord
+from groups.demo import USD_CNY_RATE
 from relay.models import VideoJob
 from relay.simulator.openai_api import PNG
 
@@ -57,7 +60,9 @@ def test_create_and_poll_remix_thumbnail_and_delete(live, reconciled):
     done = client.videos.poll(remix.id, poll_interval_ms=100)
     assert done.status == "completed"
     job = VideoJob.objects.get(pk=remix.id)
-    assert UsageRecord.objects.get(request_id=job.request_id).cost_micro == 2_880_000  # 4 s × $0.10 × 7.2
+    assert UsageRecord.objects.get(request_id=job.request_id).cost_micro == int(
+        4 * Decimal("0.10") * Decimal(USD_CNY_RATE) * 1_000_000
+    )  # 4 s × $0.10
 
     deleted = client.videos.delete(video.id)
     assert (deleted.id, deleted.deleted, deleted.object) == (video.id, True, "video.deleted")
@@ -143,5 +148,5 @@ def test_veo_in_default_billed_per_call(live, reconciled):
     job = VideoJob.objects.get(pk=video.id)
     rec = UsageRecord.objects.get(request_id=job.request_id)
     assert (rec.group_name, rec.channel_name, rec.billing_basis) == ("Default", "veo", "call")
-    assert rec.cost_micro == 23_040_000  # $3.20 × 7.2
+    assert rec.cost_micro == int(Decimal("3.2") * Decimal(USD_CNY_RATE) * 1_000_000)  # one call
     assert client.videos.download_content(video.id).read()[4:8] == b"ftyp"
