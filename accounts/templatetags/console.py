@@ -148,6 +148,6 @@ def billing_basis_label(basis):
         "tokens": _("tokens"),
         "seconds": _("seconds of video"),
         "images": _("images"),
-        "call": _("call"),
+        "call": _("calls"),
     }
     return labels.get(basis, basis)
