@@ -328,6 +328,8 @@ def test_operator_confirmation_and_messages_in_chinese(zh_operator):
     response = zh_operator.post("/ops/settings/", {"usd_cny_rate": "7.5"})
     html = response.content.decode()
     assert "是的，修改汇率" in html and _untranslated(html, _msgids()) == []
+    html = zh_operator.get("/ops/models/").content.decode()
+    assert "<td>文本</td><td>标准</td>" in html  # model kind and tier choices
     from groups.models import TokenGroup
 
     channel = TokenGroup.objects.get(name="ClaudeCode").channels.order_by("pk").first()
