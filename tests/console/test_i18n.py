@@ -328,6 +328,8 @@ def test_operator_confirmation_and_messages_in_chinese(zh_operator):
     response = zh_operator.post("/ops/settings/", {"usd_cny_rate": "7.5"})
     html = response.content.decode()
     assert "是的，修改汇率" in html and _untranslated(html, _msgids()) == []
+    response = zh_operator.post("/ops/settings/", {"usd_cny_rate": "7.5", "confirm": "1"}, follow=True)
+    assert "usd_cny_rate 已从" in response.content.decode()
     html = zh_operator.get("/ops/models/").content.decode()
     assert "<td>文本</td><td>标准</td>" in html  # model kind and tier choices
     from groups.models import TokenGroup
