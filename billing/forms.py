@@ -13,7 +13,7 @@ from .pricing import to_micro
 
 class RechargeForm(forms.Form):
     amount = forms.DecimalField(
-        label="Amount to pay (¥)",
+        label=_("Amount to pay (¥)"),
         max_value=Decimal("10000000"),
         max_digits=12,
         decimal_places=2,
@@ -40,21 +40,21 @@ class RechargeForm(forms.Form):
 
 class BonusTierForm(forms.Form):
     min_amount = forms.DecimalField(
-        label="Minimum recharge (¥)", min_value=Decimal("0.01"), max_digits=12, decimal_places=2
+        label=_("Minimum recharge (¥)"), min_value=Decimal("0.01"), max_digits=12, decimal_places=2
     )
     bonus_percent = forms.DecimalField(
-        label="Bonus (%)", min_value=Decimal(0), max_value=Decimal(100), max_digits=5, decimal_places=2
+        label=_("Bonus (%)"), min_value=Decimal(0), max_value=Decimal(100), max_digits=5, decimal_places=2
     )
 
 
 class RateForm(forms.Form):
     usd_cny_rate = forms.DecimalField(
-        label="USD → CNY rate",
+        label=_("USD → CNY rate"),
         min_value=Decimal("0.01"),
         max_value=Decimal("1000"),
         max_digits=10,
         decimal_places=4,
-        help_text="Every RMB price = official USD price × this rate × group multiplier.",
+        help_text=_("Every RMB price = official USD price × this rate × group multiplier."),
     )
 
 

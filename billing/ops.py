@@ -25,6 +25,10 @@ class OpsUsageFilter(UsageRecordFilter):
     class Meta(UsageRecordFilter.Meta):
         fields = ["user", *UsageRecordFilter.Meta.fields]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["user"].label = _("User")
+
 
 def _usage_filter(request) -> OpsUsageFilter:
     queryset = UsageRecord.objects.select_related("user", "token")

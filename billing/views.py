@@ -414,7 +414,7 @@ def ops_bonus_tiers(request):
         except (ValidationError, BillingError) as exc:
             form.add_error(None, getattr(exc, "messages", [str(exc)]))
         else:
-            messages.success(request, "Bonus tier saved.")
+            messages.success(request, _("Bonus tier saved."))
             return redirect("billing:ops_bonus_tiers")
     context = {"tiers": RechargeBonusTier.objects.all(), "form": form}
     return render(request, "ops/bonus_tiers.html", context)
@@ -425,7 +425,7 @@ def ops_bonus_tiers(request):
 def ops_bonus_tier_delete(request, pk: int):
     tier = get_object_or_404(RechargeBonusTier, pk=pk)
     bonus_tier_delete(actor=request.user, tier=tier)
-    messages.success(request, "Bonus tier deleted.")
+    messages.success(request, _("Bonus tier deleted."))
     return redirect("billing:ops_bonus_tiers")
 
 
@@ -439,10 +439,13 @@ def ops_settings(request):
         new = form.cleaned_data["usd_cny_rate"]
         if request.POST.get("confirm") == "1" and new != current:
             setting_set(actor=request.user, key="usd_cny_rate", value=str(new))
-            messages.success(request, f"usd_cny_rate changed from {current} to {new}.")
+            messages.success(
+                request,
+                _("usd_cny_rate changed from %(current)s to %(new)s.") % {"current": current, "new": new},
+            )
             return redirect("billing:ops_settings")
         if new == current:
-            messages.info(request, "The rate is unchanged.")
+            messages.info(request, _("The rate is unchanged."))
             return redirect("billing:ops_settings")
         samples = []
         for m in Model.objects.filter(enabled=True)[:8]:

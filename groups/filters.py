@@ -1,17 +1,18 @@
 """FilterSets shared by the operator console lists and the operator API lists."""
 
 import django_filters
+from django.utils.translation import gettext_lazy as _
 
 from .models import Channel, ChannelKind, Model, ModelKind, ModelTier, TokenGroup, UserGroup
 
 
 class ChannelFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
-    kind = django_filters.ChoiceFilter(choices=ChannelKind.choices)
-    group = django_filters.CharFilter(field_name="token_groups__name", label="Token group")
-    model = django_filters.CharFilter(field_name="served_models__name", label="Model")
-    enabled = django_filters.BooleanFilter()
-    auto_disabled = django_filters.BooleanFilter()
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label=_("Search"))
+    kind = django_filters.ChoiceFilter(choices=ChannelKind.choices, label=_("Kind"))
+    group = django_filters.CharFilter(field_name="token_groups__name", label=_("Token group"))
+    model = django_filters.CharFilter(field_name="served_models__name", label=_("Model"))
+    enabled = django_filters.BooleanFilter(label=_("Enabled"))
+    auto_disabled = django_filters.BooleanFilter(label=_("Auto-disabled"))
     ordering = django_filters.OrderingFilter(fields=(("name", "name"), ("priority", "priority")))
 
     class Meta:
@@ -20,11 +21,11 @@ class ChannelFilter(django_filters.FilterSet):
 
 
 class ModelFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
-    kind = django_filters.ChoiceFilter(choices=ModelKind.choices)
-    tier = django_filters.ChoiceFilter(choices=ModelTier.choices)
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label=_("Search"))
+    kind = django_filters.ChoiceFilter(choices=ModelKind.choices, label=_("Kind"))
+    tier = django_filters.ChoiceFilter(choices=ModelTier.choices, label=_("Tier"))
     group = django_filters.CharFilter(
-        field_name="channels__token_groups__name", label="Offered by group", distinct=True
+        field_name="channels__token_groups__name", label=_("Offered by group"), distinct=True
     )
     ordering = django_filters.OrderingFilter(fields=(("name", "name"),))
 
@@ -34,9 +35,9 @@ class ModelFilter(django_filters.FilterSet):
 
 
 class TokenGroupFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
-    fallback_only = django_filters.BooleanFilter()
-    enabled = django_filters.BooleanFilter()
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label=_("Search"))
+    fallback_only = django_filters.BooleanFilter(label=_("Fallback only"))
+    enabled = django_filters.BooleanFilter(label=_("Enabled"))
     ordering = django_filters.OrderingFilter(fields=(("name", "name"), ("multiplier", "multiplier")))
 
     class Meta:
@@ -45,7 +46,7 @@ class TokenGroupFilter(django_filters.FilterSet):
 
 
 class UserGroupFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label=_("Search"))
 
     class Meta:
         model = UserGroup

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .models import API_FORMATS, Channel, ChannelKind, Model, ModelKind, ModelTier, TokenGroup
 from .services import CHANNEL_FIELDS, MODEL_FIELDS
@@ -13,19 +15,30 @@ FORMAT_CHOICES = [(f, f) for f in API_FORMATS]
 
 
 class TokenGroupForm(forms.Form):
-    name = forms.CharField(max_length=64)
-    description = forms.CharField(max_length=500, required=False)
+    name = forms.CharField(label=_("Name"), max_length=64)
+    description = forms.CharField(label=_("Description"), max_length=500, required=False)
     multiplier = forms.DecimalField(
+        label=_("Multiplier"),
         min_value=Decimal("0.0001"),
         max_value=Decimal("100"),
         max_digits=8,
         decimal_places=4,
-        help_text="1 = official price, 0.95 = 5% off. Users see the resulting RMB price, not this number.",
     )
-    api_formats = forms.MultipleChoiceField(choices=FORMAT_CHOICES, widget=forms.CheckboxSelectMultiple)
-    fallback_only = forms.BooleanField(required=False, help_text="May only be attached as a fallback group.")
-    enabled = forms.BooleanField(required=False, initial=True)
-    sort_order = forms.IntegerField(min_value=0, max_value=32767, initial=0)
+    api_formats = forms.MultipleChoiceField(
+        label=_("API formats"), choices=FORMAT_CHOICES, widget=forms.CheckboxSelectMultiple
+    )
+    fallback_only = forms.BooleanField(
+        label=_("Fallback only"), required=False, help_text=_("May only be attached as a fallback group.")
+    )
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+    sort_order = forms.IntegerField(label=_("Sort order"), min_value=0, max_value=32767, initial=0)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The percent sign stays out of the msgid so the catalogue entry is not a python-format one.
+        self.fields["multiplier"].help_text = gettext(
+            "1 = official price, 0.95 = %(discount)s off. Users see the resulting RMB price, not this number."
+        ) % {"discount": "5%"}
 
     FIELDS = ("name", "description", "multiplier", "api_formats", "fallback_only", "enabled", "sort_order")
 
@@ -44,12 +57,12 @@ class AccessForm(forms.Form):
 
 
 class UserGroupForm(forms.Form):
-    name = forms.SlugField(max_length=64)
-    description = forms.CharField(max_length=255, required=False)
+    name = forms.SlugField(label=_("Name"), max_length=64)
+    description = forms.CharField(label=_("Description"), max_length=255, required=False)
     model_tiers = forms.MultipleChoiceField(
-        choices=ModelTier.choices, required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Model tiers"), choices=ModelTier.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
-    sort_order = forms.IntegerField(min_value=0, max_value=32767, initial=0)
+    sort_order = forms.IntegerField(label=_("Sort order"), min_value=0, max_value=32767, initial=0)
 
     FIELDS = ("name", "description", "model_tiers", "sort_order")
 
@@ -66,19 +79,21 @@ def _price(label: str) -> forms.DecimalField:
 
 
 class ModelForm(forms.Form):
-    name = forms.CharField(max_length=128)
-    kind = forms.ChoiceField(choices=ModelKind.choices)
-    tier = forms.ChoiceField(choices=ModelTier.choices)
-    description = forms.CharField(max_length=255, required=False)
-    enabled = forms.BooleanField(required=False, initial=True)
-    max_output_tokens = forms.IntegerField(min_value=1, max_value=10_000_000, initial=8192)
-    input_usd_per_mtok = _price("Input USD / 1M tokens")
-    output_usd_per_mtok = _price("Output USD / 1M tokens")
-    cache_read_usd_per_mtok = _price("Cache read USD / 1M tokens")
-    cache_write_usd_per_mtok = _price("Cache write USD / 1M tokens")
-    usd_per_call = _price("USD per call")
-    usd_per_second = _price("USD per second")
-    usd_per_image = _price("USD per image")
+    name = forms.CharField(label=_("Name"), max_length=128)
+    kind = forms.ChoiceField(label=_("Kind"), choices=ModelKind.choices)
+    tier = forms.ChoiceField(label=_("Tier"), choices=ModelTier.choices)
+    description = forms.CharField(label=_("Description"), max_length=255, required=False)
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+    max_output_tokens = forms.IntegerField(
+        label=_("Max output tokens"), min_value=1, max_value=10_000_000, initial=8192
+    )
+    input_usd_per_mtok = _price(_("Input USD / 1M tokens"))
+    output_usd_per_mtok = _price(_("Output USD / 1M tokens"))
+    cache_read_usd_per_mtok = _price(_("Cache read USD / 1M tokens"))
+    cache_write_usd_per_mtok = _price(_("Cache write USD / 1M tokens"))
+    usd_per_call = _price(_("USD per call"))
+    usd_per_second = _price(_("USD per second"))
+    usd_per_image = _price(_("USD per image"))
 
     FIELDS = MODEL_FIELDS
 
@@ -92,27 +107,36 @@ class ModelForm(forms.Form):
 
 
 class ChannelForm(forms.Form):
-    name = forms.CharField(max_length=64)
-    kind = forms.ChoiceField(choices=ChannelKind.choices)
-    base_url = forms.URLField(max_length=500, assume_scheme="https")
+    name = forms.CharField(label=_("Name"), max_length=64)
+    kind = forms.ChoiceField(label=_("Kind"), choices=ChannelKind.choices)
+    base_url = forms.URLField(label=_("Base URL"), max_length=500, assume_scheme="https")
     api_key = forms.CharField(
+        label=_("API key"),
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: leave empty to keep the stored key.",
+        help_text=_("Write-only: leave empty to keep the stored key."),
     )
-    priority = forms.IntegerField(initial=0, help_text="Higher is tried first.")
-    weight = forms.IntegerField(min_value=1, max_value=10_000, initial=1)
-    max_concurrency = forms.IntegerField(min_value=0, initial=0, help_text="0 = unlimited.")
-    enabled = forms.BooleanField(required=False, initial=True)
-    auto_reenable = forms.BooleanField(required=False)
-    allow_private_network = forms.BooleanField(required=False)
-    probe_interval_s = forms.IntegerField(min_value=1, initial=30)
-    latency_threshold_ms = forms.IntegerField(min_value=1, initial=20_000)
+    priority = forms.IntegerField(label=_("Priority"), initial=0, help_text=_("Higher is tried first."))
+    weight = forms.IntegerField(label=_("Weight"), min_value=1, max_value=10_000, initial=1)
+    max_concurrency = forms.IntegerField(
+        label=_("Max concurrency"), min_value=0, initial=0, help_text=_("0 = unlimited.")
+    )
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+    auto_reenable = forms.BooleanField(label=_("Re-enable after recovery"), required=False)
+    allow_private_network = forms.BooleanField(label=_("Allow private network"), required=False)
+    probe_interval_s = forms.IntegerField(label=_("Probe interval (s)"), min_value=1, initial=30)
+    latency_threshold_ms = forms.IntegerField(label=_("Latency threshold (ms)"), min_value=1, initial=20_000)
     token_groups = forms.ModelMultipleChoiceField(
-        queryset=TokenGroup.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Token groups"),
+        queryset=TokenGroup.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
     models = forms.ModelMultipleChoiceField(
-        queryset=Model.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Models served"),
+        queryset=Model.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
 
     FIELDS = CHANNEL_FIELDS

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from .crypto import decrypt_secret, encrypt_secret
 
@@ -10,9 +11,9 @@ API_FORMATS = ("openai", "anthropic")
 
 
 class ModelTier(models.TextChoices):
-    STANDARD = "standard", "Standard"
-    PREMIUM = "premium", "Premium"
-    ENTERPRISE = "enterprise", "Enterprise"
+    STANDARD = "standard", _("Standard")
+    PREMIUM = "premium", _("Premium")
+    ENTERPRISE = "enterprise", _("Enterprise")
 
 
 class UserGroup(models.Model):
@@ -118,9 +119,9 @@ class UserGroupUpgradeRule(models.Model):
 
 
 class ModelKind(models.TextChoices):
-    TEXT = "text", "Text"
-    IMAGE = "image", "Image"
-    VIDEO = "video", "Video"
+    TEXT = "text", _("Text")
+    IMAGE = "image", _("Image")
+    VIDEO = "video", _("Video")
 
 
 PRICE_FIELDS = (
@@ -179,9 +180,9 @@ class Model(models.Model):
 
 
 class ChannelKind(models.TextChoices):
-    OPENAI = "openai", "OpenAI-compatible"
+    OPENAI = "openai", _("OpenAI-compatible")
     ANTHROPIC = "anthropic", "Anthropic"
-    VIDEO = "video", "Video jobs (OpenAI-style)"
+    VIDEO = "video", _("Video jobs (OpenAI-style)")
 
 
 class Channel(models.Model):

@@ -121,10 +121,15 @@ def token_group_edit(request, pk: int | None = None):
             ]
             return _confirm(
                 request,
-                title=f"Change the multiplier of {group.name}?",
-                intro=f"{group.multiplier.normalize():f}× → {data['multiplier'].normalize():f}×. Every call "
-                "served by this group from now on is charged at the new prices below (user groups with "
-                "an override keep theirs).",
+                title=_("Change the multiplier of %(group)s?") % {"group": group.name},
+                intro=_(
+                    "%(before)s× → %(after)s×. Every call served by this group from now on is charged at the "
+                    "new prices below (user groups with an override keep theirs)."
+                )
+                % {
+                    "before": f"{group.multiplier.normalize():f}",
+                    "after": f"{data['multiplier'].normalize():f}",
+                },
                 rows=_price_rows(pairs),
                 back=request.path,
             )
@@ -133,7 +138,7 @@ def token_group_edit(request, pk: int | None = None):
         except ValidationError as exc:
             _service_errors(form, exc)
         else:
-            messages.success(request, f"Token group {group.name} saved.")
+            messages.success(request, _("Token group %(name)s saved.") % {"name": group.name})
             return redirect("groups:token_group", pk=group.pk)
     context = {"group": group, "form": form}
     if group is not None:
@@ -163,13 +168,18 @@ def token_group_access(request, pk: int):
     if not form.is_valid():
         messages.error(
             request,
-            "Invalid access settings: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            _("Invalid access settings: %(errors)s")
+            % {"errors": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
         )
         return redirect("groups:token_group", pk=pk)
     user_group = get_object_or_404(UserGroup, pk=form.cleaned_data["user_group"])
     if request.POST.get("action") == "remove":
         group_access_remove(actor=request.user, user_group=user_group, token_group=group)
-        messages.success(request, f"{user_group.name} may no longer use {group.name}.")
+        messages.success(
+            request,
+            _("%(user_group)s may no longer use %(group)s.")
+            % {"user_group": user_group.name, "group": group.name},
+        )
         return redirect("groups:token_group", pk=pk)
     override = form.cleaned_data["multiplier_override"]
     current = GroupAccess.objects.filter(user_group=user_group, token_group=group).first()
@@ -189,9 +199,14 @@ def token_group_access(request, pk: int):
         ]
         return _confirm(
             request,
-            title=f"Change what {user_group.name} pays in {group.name}?",
-            intro=f"Multiplier for {user_group.name}: {before_group.multiplier.normalize():f}× → "
-            f"{after_group.multiplier.normalize():f}×.",
+            title=_("Change what %(user_group)s pays in %(group)s?")
+            % {"user_group": user_group.name, "group": group.name},
+            intro=_("Multiplier for %(user_group)s: %(before)s× → %(after)s×.")
+            % {
+                "user_group": user_group.name,
+                "before": f"{before_group.multiplier.normalize():f}",
+                "after": f"{after_group.multiplier.normalize():f}",
+            },
             rows=_price_rows(pairs),
             back=reverse("groups:token_group", args=[pk]),
         )
@@ -206,7 +221,10 @@ def token_group_access(request, pk: int):
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"{user_group.name} may use {group.name}.")
+        messages.success(
+            request,
+            _("%(user_group)s may use %(group)s.") % {"user_group": user_group.name, "group": group.name},
+        )
     return redirect("groups:token_group", pk=pk)
 
 
@@ -237,7 +255,7 @@ def user_group_edit(request, pk: int | None = None):
         except ValidationError as exc:
             _service_errors(form, exc)
         else:
-            messages.success(request, f"User group {ug.name} saved.")
+            messages.success(request, _("User group %(name)s saved.") % {"name": ug.name})
             return redirect("groups:user_group", pk=ug.pk)
     accesses = GroupAccess.objects.filter(user_group=ug).select_related("token_group") if ug else []
     return render(request, "ops/user_group_edit.html", {"ug": ug, "form": form, "accesses": accesses})
@@ -295,7 +313,7 @@ def channel_edit(request, pk: int | None = None):
         except ValidationError as exc:
             _service_errors(form, exc)
         else:
-            messages.success(request, f"Channel {channel.name} saved.")
+            messages.success(request, _("Channel %(name)s saved.") % {"name": channel.name})
             return redirect("groups:channel", pk=channel.pk)
     context = {"channel": channel, "form": form}
     if channel is not None:
@@ -338,7 +356,11 @@ def channel_toggle(request, pk: int):
         }
         return render(request, "console/confirm_action.html", context)
     channel_set_enabled(actor=request.user, channel=channel, enabled=enable, reason="console")
-    messages.success(request, f"Channel {channel.name} {'enabled' if enable else 'disabled'}.")
+    messages.success(
+        request,
+        (_("Channel %(name)s enabled.") if enable else _("Channel %(name)s disabled."))
+        % {"name": channel.name},
+    )
     if request.POST.get("next") == "detail":
         return redirect("groups:channel", pk=pk)
     return redirect("groups:channels")
@@ -355,9 +377,13 @@ def channel_probe_now(request, pk: int):
     result = outcome.result
     messages.info(
         request,
-        f"Probe of {channel.name}: {result.verdict}"
-        + (f", {result.latency_ms} ms" if getattr(result, "latency_ms", None) is not None else "")
-        + f" (routing: {outcome.routing}).",
+        _("Probe of %(channel)s: %(verdict)s%(latency)s (routing: %(routing)s).")
+        % {
+            "channel": channel.name,
+            "verdict": result.verdict,
+            "latency": f", {result.latency_ms} ms" if getattr(result, "latency_ms", None) is not None else "",
+            "routing": outcome.routing,
+        },
     )
     return redirect("groups:channel", pk=pk)
 
@@ -403,8 +429,8 @@ def model_edit(request, pk: int | None = None):
             ]
             return _confirm(
                 request,
-                title=f"Change the prices of {model.name}?",
-                intro="Official USD prices change; the final RMB prices in every group that offers it:",
+                title=_("Change the prices of %(model)s?") % {"model": model.name},
+                intro=_("Official USD prices change; the final RMB prices in every group that offers it:"),
                 rows=_price_rows(pairs),
                 back=request.path,
             )
@@ -413,7 +439,7 @@ def model_edit(request, pk: int | None = None):
         except ValidationError as exc:
             _service_errors(form, exc)
         else:
-            messages.success(request, f"Model {model.name} saved.")
+            messages.success(request, _("Model %(name)s saved.") % {"name": model.name})
             return redirect("groups:model", pk=model.pk)
     preview_model = form.unsaved(model) if form.is_bound and form.is_valid() else (model or Model())
     context = {"model": model, "form": form, "preview": _preview_rows(preview_model)}

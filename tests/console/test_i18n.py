@@ -263,3 +263,77 @@ def test_expiry_field_is_read_in_the_user_zone(zh_client, groups, customer):
     token = customer.tokens.get(name="z")
     assert token.expires_at == datetime(2030, 1, 2, 20, 30, tzinfo=UTC)
     assert token.expires_at - datetime.now(UTC) > timedelta(days=1)
+
+
+OPERATOR_PAGES = [
+    "/ops/channels/",
+    "/ops/channels/new/",
+    "/ops/channels/{channel}/",
+    "/ops/token-groups/",
+    "/ops/token-groups/new/",
+    "/ops/token-groups/{token_group}/",
+    "/ops/user-groups/",
+    "/ops/user-groups/new/",
+    "/ops/user-groups/{user_group}/",
+    "/ops/models/",
+    "/ops/models/new/",
+    "/ops/models/{model}/",
+    "/ops/users/",
+    "/ops/users/{user}/",
+    "/ops/bonus-tiers/",
+    "/ops/settings/",
+    "/ops/audit/",
+    "/ops/usage/",
+    "/ops/lookup/",
+    "/ops/spend/",
+]
+
+
+# Data that happens to equal a msgid, not console text: the seeded user group "default" and the
+# model field names an audit entry lists as changed.
+OPERATOR_DATA = {"default", "enabled", "select group", "user group"}
+
+
+@pytest.fixture
+def zh_operator(operator):
+    client = Client(**ZH)
+    client.force_login(operator)
+    return client
+
+
+@pytest.mark.parametrize("path", OPERATOR_PAGES)
+def test_operator_pages_in_chinese_show_no_english_msgid(
+    zh_operator, operator, customer, cc_token, make_usage, path
+):
+    from billing.services import bonus_tier_save
+    from groups.models import Channel, Model, TokenGroup, UserGroup
+
+    make_usage(customer, cc_token, request_id="req_zh_ops", model_name="deepseek-v4", cost_micro=21600)
+    bonus_tier_save(actor=operator, min_amount_micro=100 * 1_000_000, bonus_percent=5)
+    ids = {
+        "channel": Channel.objects.order_by("pk").first().pk,
+        "token_group": TokenGroup.objects.get(name="ClaudeCode").pk,
+        "user_group": UserGroup.objects.order_by("pk").first().pk,
+        "model": Model.objects.order_by("pk").first().pk,
+        "user": customer.pk,
+    }
+    response = zh_operator.get(path.format(**ids))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<html lang="zh-hans">' in html
+    assert _untranslated(html, _msgids() - OPERATOR_DATA) == []
+
+
+def test_operator_confirmation_and_messages_in_chinese(zh_operator):
+    response = zh_operator.post("/ops/settings/", {"usd_cny_rate": "7.5"})
+    html = response.content.decode()
+    assert "是的，修改汇率" in html and _untranslated(html, _msgids()) == []
+    response = zh_operator.post("/ops/settings/", {"usd_cny_rate": "7.5", "confirm": "1"}, follow=True)
+    assert "usd_cny_rate 已从" in response.content.decode()
+    html = zh_operator.get("/ops/models/").content.decode()
+    assert "<td>文本</td><td>标准</td>" in html  # model kind and tier choices
+    from groups.models import TokenGroup
+
+    channel = TokenGroup.objects.get(name="ClaudeCode").channels.order_by("pk").first()
+    response = zh_operator.post(f"/ops/channels/{channel.pk}/toggle/", {"confirm": "1"}, follow=True)
+    assert f"渠道 {channel.name} 已停用。" in response.content.decode()
