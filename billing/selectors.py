@@ -254,6 +254,63 @@ def ledger_rows(entries, page_rows) -> list[LedgerRow]:
     return out
 
 
+@dataclass(frozen=True)
+class CatalogPrice:
+    """A model's final price in one group the user may use: RMB per unit, ratio to official."""
+
+    group: str
+    multiplier: Decimal
+    ratio_to_official: Decimal
+    units: tuple  # (msgid label, official USD, final RMB)
+
+
+@dataclass(frozen=True)
+class CatalogModel:
+    name: str
+    kind: str
+    tier: str
+    prices: tuple[CatalogPrice, ...]
+
+
+def model_catalog(*, user, query: str = "", kind: str = "") -> list[CatalogModel]:
+    """Every model the user can call, with its final price in each group they may use
+    (as select or fallback group), answered from the routing snapshot: no query per model."""
+    from groups import policy
+    from groups.routing import get_snapshot
+
+    from .pricing import ratio_to_official, unit_price_cny
+    from .quotes import UNITS
+
+    snapshot = get_snapshot()
+    ug = user.user_group_id
+    caller = policy.Caller(user_group_id=ug, group_ids=(), billing_mode="usage_first", user_id=user.pk)
+    groups = policy.usable_groups(snapshot, ug, fallback=True, user_id=user.pk)
+    bonus = user_bonus_percent(user=user)
+    needle = query.strip().lower()
+    out = []
+    for name in sorted(snapshot.models, key=str.lower):
+        model = snapshot.models[name]
+        if (needle and needle not in name.lower()) or (kind and model.kind != kind):
+            continue
+        if policy.model_refusal(snapshot, caller, model) is not None:
+            continue
+        family = {"video": "videos", "image": "images"}.get(model.kind)
+        prices = []
+        for group in groups:
+            if not policy.offers(group, name, family):
+                continue
+            multiplier = snapshot.multiplier(group.id, ug)
+            units = tuple(
+                (label, usd, unit_price_cny(usd, multiplier=multiplier, usd_cny_rate=snapshot.usd_cny_rate))
+                for field, _unit, label in UNITS
+                if (usd := getattr(model.price, field)) is not None
+            )
+            prices.append(CatalogPrice(group.name, multiplier, ratio_to_official(multiplier, bonus), units))
+        if prices:
+            out.append(CatalogModel(name, model.kind, model.tier, tuple(prices)))
+    return out
+
+
 def balance_summary(*, user) -> dict:
     """Balance in RMB with its USD equivalent at the operator's rate."""
     wallet = Wallet.objects.filter(user=user).first()

@@ -6,6 +6,7 @@ app_name = "billing"
 
 urlpatterns = [
     path("prices/", views.prices, name="prices"),
+    path("models/", views.models_catalog, name="models"),
     path("usage/", views.usage_list, name="usage"),
     path("usage/spend/", views.spend, name="spend"),
     path("usage/export.csv", views.usage_export, name="usage_export"),

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.console import paginate, render_list, staff_required
 from accounts.templatetags.console import yuan
-from groups.models import Model
+from groups.models import Model, ModelKind, ModelTier
 from groups.selectors import (
     fallback_token_groups,
     groups_offering,
@@ -45,6 +45,7 @@ from .selectors import (
     folded_ledger,
     ledger_for_user,
     ledger_rows,
+    model_catalog,
     spend_report,
     usage_failure_advice,
     usage_for_user,
@@ -247,6 +248,20 @@ CSV_COLUMNS = [
     "latency_ms",
     "error_code",
 ]
+
+
+@login_required
+def models_catalog(request):
+    """Every model the user can call and its final price in each of their groups, searchable."""
+    query, kind = request.GET.get("q", "")[:100], request.GET.get("kind", "")
+    context = {
+        "catalog": model_catalog(user=request.user, query=query, kind=kind),
+        "q": query,
+        "kind": kind,
+        "kinds": ModelKind.choices,
+        "tiers": dict(ModelTier.choices),
+    }
+    return render_list(request, "billing/models.html", context)
 
 
 @login_required

@@ -215,6 +215,7 @@ def _customer_pages(token_pk):
         "/usage/req_b_ok/",
         "/why/?request_id=req_b_failed",
         "/prices/",
+        "/models/",
         "/preferences/",
     ]
 

@@ -82,6 +82,8 @@ CUSTOMER_PAGES = [
     "/wallet/recharge/?amount=100",
     "/wallet/recharge/?amount=5",
     "/prices/",
+    "/models/",
+    "/models/?q=claude&kind=text",
     "/prices/?group=ClaudeCode&model=claude-sonnet-4-5",
     "/prices/?group=ClaudeCode&model=gpt-5.1",
     "/prices/?token={token}&model=claude-sonnet-4-5",
