@@ -122,3 +122,11 @@ def test_price_lines_count_in_plain_units(customer, cc_token, make_usage):
     table = page.split('data-testid="price-breakdown"')[1].split("</table>")[0]
     assert "2 tokens" in table and "1,234 tokens" in table
     assert "× 1M tokens" not in table and "per 1M tokens" in table
+
+
+def test_a_successful_call_shows_no_failure_wording(customer, cc_token, make_usage):
+    make_usage(customer, cc_token, request_id="req_fine", cost_micro=100)
+    make_usage(customer, cc_token, request_id="req_broke", failed=True, status="error", http_status=502)
+    c = _client(customer)
+    assert "Why did it fail?" not in c.get("/usage/req_fine/").content.decode()
+    assert "Why did it fail?" in c.get("/usage/req_broke/").content.decode()
