@@ -1,4 +1,4 @@
-"""Smaller endpoints: models list, count_tokens, embeddings, image generation, rerank."""
+"""Smaller endpoints: models list, count_tokens, embeddings, image generation and edits, rerank."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import orjson
 from billing.pricing import Usage
 from groups.policy import callable_models
 
+from . import multipart
 from .accounting import charge_for, estimated_usage, hold_estimate
 from .chat import detached, max_tokens_of, read_json, require_model, upstream_client_error
 from .convert.errors import ConversionError
@@ -14,6 +15,7 @@ from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
 from .flow import Call
 from .images import hide_upstream_urls
+from .multipart import Upload
 from .planner import plan_route
 from .upstream import headers_for
 
@@ -163,7 +165,9 @@ async def handle_embeddings(request, call: Call, body: dict):
     )
 
 
-async def handle_images(request, call: Call, body: dict, *, render=None):
+async def handle_images(
+    request, call: Call, body: dict, *, render=None, path="/images/generations", build=None
+):
     if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
         raise RelayError("invalid_request", "'prompt' must be a non-empty string.", param="prompt")
     n = body.get("n", 1)
@@ -181,13 +185,50 @@ async def handle_images(request, call: Call, body: dict, *, render=None):
     return await _relay_openai_json(
         call,
         body,
-        path="/images/generations",
+        path=path,
         family="images",
         usage_of=usage_of,
         render=render,
         finish=finish,
+        build=build,
         images=n,
     )
+
+
+async def handle_image_edit(request, call: Call, form: dict):
+    """POST /v1/images/edits (multipart `image` or `image[]`, optional `mask`): the uploads go
+    upstream intact; routed, billed and answered like generations."""
+    images = form.get("image", form.get("image[]"))
+    images = images if isinstance(images, list) else [images]
+    if not all(isinstance(i, Upload) and i.data for i in images):
+        raise RelayError(
+            "invalid_request", "'image' must be one or more non-empty image files.", param="image"
+        )
+    mask = form.get("mask")
+    if mask is not None and not (isinstance(mask, Upload) and mask.data):
+        raise RelayError("invalid_request", "'mask' must be a non-empty image file.", param="mask")
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        n = int(fields.get("n") or 1)
+    except ValueError:
+        raise RelayError(
+            "invalid_request", f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n"
+        ) from None
+    files = {"image": images[0]} if len(images) == 1 else {"image[]": images}
+    if mask is not None:
+        files["mask"] = mask
+
+    def build(step, channel):
+        raw, content_type = multipart.encode(
+            dict(fields, model=channel.upstream_model(fields["model"].strip())), files
+        )
+        return (
+            "/images/edits",
+            raw,
+            dict(headers_for(channel, json_body=False), **{"Content-Type": content_type}),
+        )
+
+    return await handle_images(request, call, dict(fields, n=n), path="/images/edits", build=build)
 
 
 async def handle_rerank(request, call: Call, body: dict):

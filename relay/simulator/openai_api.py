@@ -494,7 +494,27 @@ PNG_B64 = base64.b64encode(PNG).decode()
 
 
 async def images_generations(call: Call) -> web.Response:
+    return _images(call, call.body)
+
+
+async def images_edits(call: Call) -> web.Response:
+    """Like OpenAI's edits: `image` (or `image[]`) files required, each described in the journal."""
     body = call.body
+    if not call.model:
+        raise BadRequest("you must provide a model parameter", param="model")
+    images = body.get("image", body.get("image[]"))
+    images = images if isinstance(images, list) else [images]
+    if not all(isinstance(i, dict) and i.get("size") for i in images):
+        raise BadRequest("'image' must be one or more non-empty image files.", param="image")
+    n = body.get("n")
+    if isinstance(n, str):
+        if not n.isdigit():
+            raise BadRequest("Invalid 'n': expected an integer greater than or equal to 1.", param="n")
+        body = dict(body, n=int(n))
+    return _images(call, body)
+
+
+def _images(call: Call, body: dict) -> web.Response:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         raise BadRequest("'prompt' must be a non-empty string.", param="prompt")
