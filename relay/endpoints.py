@@ -9,8 +9,19 @@ from groups.policy import callable_models
 
 from . import multipart
 from .accounting import charge_for, estimated_usage, hold_estimate
-from .chat import detached, max_tokens_of, read_json, require_model, upstream_client_error
+from .chat import (
+    ChatRequest,
+    ChatStream,
+    detached,
+    first_chunk,
+    max_tokens_of,
+    read_json,
+    require_model,
+    upstream_client_error,
+)
 from .convert.errors import ConversionError
+from .convert.requests import openai_wants_usage, openai_with_stream_usage
+from .convert.streams import OpenAIPassthroughStream
 from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
 from .flow import Call
@@ -78,6 +89,24 @@ def _simple_build(path: str, body: dict, model: str):
     return build
 
 
+async def _plan_and_hold(call: Call, body: dict, family: str, **hold_kwargs) -> str:
+    """The call's route through the key's groups and its hold; the requested model name."""
+    model = require_model(body)
+    call.model_name = model
+    call.plan = plan_route(
+        snapshot=call.snapshot, token=call.token, model_name=model, family=family, api_format="openai"
+    )
+    estimate = hold_estimate(
+        model=call.plan.model,
+        billing_mode=call.token.billing_mode,
+        multiplier=call.plan.max_multiplier,
+        usd_cny_rate=call.snapshot.usd_cny_rate,
+        **hold_kwargs,
+    )
+    await call.hold(estimate.amount_micro)
+    return model
+
+
 async def _relay_openai_json(
     call: Call,
     body: dict,
@@ -95,19 +124,7 @@ async def _relay_openai_json(
     into another client format's response before settling (a conversion error charges nothing);
     otherwise `finish` may rewrite the OpenAI answer (e.g. hide upstream URLs) once settled.
     `build` and `accept` replace the JSON request and answer (multipart uploads, audio bytes)."""
-    model = require_model(body)
-    call.model_name = model
-    call.plan = plan_route(
-        snapshot=call.snapshot, token=call.token, model_name=model, family=family, api_format="openai"
-    )
-    estimate = hold_estimate(
-        model=call.plan.model,
-        billing_mode=call.token.billing_mode,
-        multiplier=call.plan.max_multiplier,
-        usd_cny_rate=call.snapshot.usd_cny_rate,
-        **hold_kwargs,
-    )
-    await call.hold(estimate.amount_micro)
+    model = await _plan_and_hold(call, body, family, **hold_kwargs)
 
     async def run():
         served = await call.dispatch(build=build or _simple_build(path, body, model), accept=accept)
@@ -253,21 +270,25 @@ async def handle_rerank(request, call: Call, body: dict):
 
 
 async def handle_completions(request, call: Call, body: dict):
-    """Legacy OpenAI completions, relayed as JSON and billed per token like chat; no streaming."""
+    """Legacy OpenAI completions, billed per token like chat; a stream is relayed like a chat stream."""
     prompt = body.get("prompt")
     prompts = [prompt] if isinstance(prompt, str) else prompt
     if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
         raise RelayError(
             "invalid_request", "'prompt' must be a string or an array of strings.", param="prompt"
         )
-    if body.get("stream"):
-        raise RelayError(
-            "invalid_request",
-            "'stream' is not supported on /v1/completions; use /v1/chat/completions to stream.",
-            param="stream",
-        )
     max_tokens = max_tokens_of(body, "max_tokens")
     prompt_chars = sum(len(p) for p in prompts)
+    if body.get("stream") is True:
+        call.stream = True
+        model = await _plan_and_hold(call, body, "chat", prompt_chars=prompt_chars, max_tokens=max_tokens)
+        build = _simple_build("/completions", openai_with_stream_usage(body), model)
+        served = await call.dispatch(build=build, accept=first_chunk)
+        outcome, status, payload = served.result
+        if outcome == "error":
+            call.release(served)
+            raise upstream_client_error(status, payload)
+        return ChatStream(call, _CompletionStream(body), served, prompt_chars).response()
 
     def usage_of(data):
         usage = usage_from_openai(data.get("usage"))
@@ -286,3 +307,16 @@ async def handle_completions(request, call: Call, body: dict):
         prompt_chars=prompt_chars,
         max_tokens=max_tokens,
     )
+
+
+class _CompletionStream:
+    """What `ChatStream` needs to relay a completions stream: its chunks pass through as OpenAI's,
+    the usage chunk (always asked upstream) kept only if the client asked for it."""
+
+    stream_content_type = ChatRequest.stream_content_type
+
+    def __init__(self, body: dict):
+        self.include_usage = openai_wants_usage(body)
+
+    def stream_converter(self, channel_kind: str):
+        return OpenAIPassthroughStream(self.include_usage)

@@ -594,7 +594,33 @@ async def completions(call: Call) -> web.Response:
             "total_tokens": prompt_tokens + completion,
         },
     }
+    if body.get("stream") is True:
+        return await _stream_completions(call, payload)
     return call.json(payload, headers=headers())
+
+
+async def _stream_completions(call: Call, payload: dict) -> web.StreamResponse:
+    """Completions as OpenAI streams them: `text` pieces per choice, a finish chunk each, then
+    the usage chunk (`choices: []`) when `stream_options.include_usage`, then [DONE]."""
+    include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+    base = {k: payload[k] for k in ("id", "object", "created", "model")}
+    texts = [pieces(choice["text"]) for choice in payload["choices"]]
+    stream = Stream(call, sum(len(t) + 1 for t in texts) + 2, STREAM_ERROR)
+    await stream.start(headers())
+
+    def chunk(index: int, text: str, finish_reason: str | None = None) -> bytes:
+        choice = {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}
+        return b"data: " + orjson.dumps(dict(base, choices=[choice])) + b"\n\n"
+
+    for choice, parts in zip(payload["choices"], texts, strict=True):
+        for piece in parts:
+            await stream.send(chunk(choice["index"], piece))
+        await stream.send(chunk(choice["index"], "", choice["finish_reason"]))
+    if include_usage:
+        await stream.send(b"data: " + orjson.dumps(dict(base, choices=[], usage=payload["usage"])) + b"\n\n")
+    await stream.send(b"data: [DONE]\n\n")
+    await stream.resp.write_eof()
+    return stream.resp
 
 
 SPEECH_FORMATS = {
