@@ -4,6 +4,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import openai
 import pytest
+import requests
 
 from billing.models import UsageRecord
 from groups.demo import MODELS, USD_CNY_RATE
@@ -83,3 +84,17 @@ def test_completions_bad_input_and_unknown_model(live, reconciled):
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="no-such-model", prompt="hi")
     assert not UsageRecord.objects.filter(status="success").exists()
+
+
+def test_completions_stream_cut_upstream_ends_with_an_error_and_bills_partial_once(live, reconciled):
+    live.sim.configure(upstream="*", error="cut_stream", output_tokens=200)
+    key = live.make_key(select="Default")
+    body = {"model": "gpt-5.1", "prompt": "write a long story about relays", "stream": True}
+    resp = requests.post(
+        f"{live.url}/v1/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+    events = [line for line in resp.text.splitlines() if line.startswith("data: ")]
+    assert events[-1].startswith('data: {"error"') and len(events) > 2
+    rec = live.settled(resp.headers["X-Request-Id"])
+    assert rec.status == "partial" and rec.usage_estimated and rec.cost_micro > 0
+    assert UsageRecord.objects.filter(request_id=resp.headers["X-Request-Id"]).count() == 1
