@@ -1,4 +1,4 @@
-"""Smaller endpoints: models list, count_tokens, embeddings, image generation, rerank."""
+"""Smaller endpoints: models list, count_tokens, embeddings, image generation and edits, rerank."""
 
 from __future__ import annotations
 
@@ -7,13 +7,26 @@ import orjson
 from billing.pricing import Usage
 from groups.policy import callable_models
 
+from . import multipart
 from .accounting import charge_for, estimated_usage, hold_estimate
-from .chat import detached, max_tokens_of, read_json, require_model, upstream_client_error
+from .chat import (
+    ChatRequest,
+    ChatStream,
+    detached,
+    first_chunk,
+    max_tokens_of,
+    read_json,
+    require_model,
+    upstream_client_error,
+)
 from .convert.errors import ConversionError
+from .convert.requests import openai_wants_usage, openai_with_stream_usage
+from .convert.streams import OpenAIPassthroughStream
 from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
 from .flow import Call
 from .images import hide_upstream_urls
+from .multipart import Upload
 from .planner import plan_route
 from .upstream import headers_for
 
@@ -76,6 +89,24 @@ def _simple_build(path: str, body: dict, model: str):
     return build
 
 
+async def _plan_and_hold(call: Call, body: dict, family: str, **hold_kwargs) -> str:
+    """The call's route through the key's groups and its hold; the requested model name."""
+    model = require_model(body)
+    call.model_name = model
+    call.plan = plan_route(
+        snapshot=call.snapshot, token=call.token, model_name=model, family=family, api_format="openai"
+    )
+    estimate = hold_estimate(
+        model=call.plan.model,
+        billing_mode=call.token.billing_mode,
+        multiplier=call.plan.max_multiplier,
+        usd_cny_rate=call.snapshot.usd_cny_rate,
+        **hold_kwargs,
+    )
+    await call.hold(estimate.amount_micro)
+    return model
+
+
 async def _relay_openai_json(
     call: Call,
     body: dict,
@@ -93,19 +124,7 @@ async def _relay_openai_json(
     into another client format's response before settling (a conversion error charges nothing);
     otherwise `finish` may rewrite the OpenAI answer (e.g. hide upstream URLs) once settled.
     `build` and `accept` replace the JSON request and answer (multipart uploads, audio bytes)."""
-    model = require_model(body)
-    call.model_name = model
-    call.plan = plan_route(
-        snapshot=call.snapshot, token=call.token, model_name=model, family=family, api_format="openai"
-    )
-    estimate = hold_estimate(
-        model=call.plan.model,
-        billing_mode=call.token.billing_mode,
-        multiplier=call.plan.max_multiplier,
-        usd_cny_rate=call.snapshot.usd_cny_rate,
-        **hold_kwargs,
-    )
-    await call.hold(estimate.amount_micro)
+    model = await _plan_and_hold(call, body, family, **hold_kwargs)
 
     async def run():
         served = await call.dispatch(build=build or _simple_build(path, body, model), accept=accept)
@@ -163,7 +182,9 @@ async def handle_embeddings(request, call: Call, body: dict):
     )
 
 
-async def handle_images(request, call: Call, body: dict, *, render=None):
+async def handle_images(
+    request, call: Call, body: dict, *, render=None, path="/images/generations", build=None
+):
     if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
         raise RelayError("invalid_request", "'prompt' must be a non-empty string.", param="prompt")
     n = body.get("n", 1)
@@ -181,13 +202,50 @@ async def handle_images(request, call: Call, body: dict, *, render=None):
     return await _relay_openai_json(
         call,
         body,
-        path="/images/generations",
+        path=path,
         family="images",
         usage_of=usage_of,
         render=render,
         finish=finish,
+        build=build,
         images=n,
     )
+
+
+async def handle_image_edit(request, call: Call, form: dict):
+    """POST /v1/images/edits (multipart `image` or `image[]`, optional `mask`): the uploads go
+    upstream intact; routed, billed and answered like generations."""
+    images = form.get("image", form.get("image[]"))
+    images = images if isinstance(images, list) else [images]
+    if not all(isinstance(i, Upload) and i.data for i in images):
+        raise RelayError(
+            "invalid_request", "'image' must be one or more non-empty image files.", param="image"
+        )
+    mask = form.get("mask")
+    if mask is not None and not (isinstance(mask, Upload) and mask.data):
+        raise RelayError("invalid_request", "'mask' must be a non-empty image file.", param="mask")
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        n = int(fields.get("n") or 1)
+    except ValueError:
+        raise RelayError(
+            "invalid_request", f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n"
+        ) from None
+    files = {"image": images[0]} if len(images) == 1 else {"image[]": images}
+    if mask is not None:
+        files["mask"] = mask
+
+    def build(step, channel):
+        raw, content_type = multipart.encode(
+            dict(fields, model=channel.upstream_model(fields["model"].strip())), files
+        )
+        return (
+            "/images/edits",
+            raw,
+            dict(headers_for(channel, json_body=False), **{"Content-Type": content_type}),
+        )
+
+    return await handle_images(request, call, dict(fields, n=n), path="/images/edits", build=build)
 
 
 async def handle_rerank(request, call: Call, body: dict):
@@ -212,21 +270,25 @@ async def handle_rerank(request, call: Call, body: dict):
 
 
 async def handle_completions(request, call: Call, body: dict):
-    """Legacy OpenAI completions, relayed as JSON and billed per token like chat; no streaming."""
+    """Legacy OpenAI completions, billed per token like chat; a stream is relayed like a chat stream."""
     prompt = body.get("prompt")
     prompts = [prompt] if isinstance(prompt, str) else prompt
     if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
         raise RelayError(
             "invalid_request", "'prompt' must be a string or an array of strings.", param="prompt"
         )
-    if body.get("stream"):
-        raise RelayError(
-            "invalid_request",
-            "'stream' is not supported on /v1/completions; use /v1/chat/completions to stream.",
-            param="stream",
-        )
     max_tokens = max_tokens_of(body, "max_tokens")
     prompt_chars = sum(len(p) for p in prompts)
+    if body.get("stream") is True:
+        call.stream = True
+        model = await _plan_and_hold(call, body, "chat", prompt_chars=prompt_chars, max_tokens=max_tokens)
+        build = _simple_build("/completions", openai_with_stream_usage(body), model)
+        served = await call.dispatch(build=build, accept=first_chunk)
+        outcome, status, payload = served.result
+        if outcome == "error":
+            call.release(served)
+            raise upstream_client_error(status, payload)
+        return ChatStream(call, _CompletionStream(body), served, prompt_chars).response()
 
     def usage_of(data):
         usage = usage_from_openai(data.get("usage"))
@@ -245,3 +307,16 @@ async def handle_completions(request, call: Call, body: dict):
         prompt_chars=prompt_chars,
         max_tokens=max_tokens,
     )
+
+
+class _CompletionStream:
+    """What `ChatStream` needs to relay a completions stream: its chunks pass through as OpenAI's,
+    the usage chunk (always asked upstream) kept only if the client asked for it."""
+
+    stream_content_type = ChatRequest.stream_content_type
+
+    def __init__(self, body: dict):
+        self.include_usage = openai_wants_usage(body)
+
+    def stream_converter(self, channel_kind: str):
+        return OpenAIPassthroughStream(self.include_usage)

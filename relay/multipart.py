@@ -36,8 +36,9 @@ def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "")
 
 
-def encode(fields: dict[str, str], files: dict[str, Upload]) -> tuple[bytes, str]:
-    """(body, Content-Type) of a multipart/form-data request with these fields and files."""
+def encode(fields: dict[str, str], files: dict[str, Upload | list[Upload]]) -> tuple[bytes, str]:
+    """(body, Content-Type) of a multipart/form-data request with these fields and files;
+    a list of uploads repeats its field, as OpenAI's `image[]` does."""
     boundary = f"apiyi-{uuid.uuid4().hex}"
     parts = []
     for name, value in fields.items():
@@ -46,7 +47,8 @@ def encode(fields: dict[str, str], files: dict[str, Upload]) -> tuple[bytes, str
             + str(value).encode()
             + b"\r\n"
         )
-    for name, upload in files.items():
+    pairs = [(n, u) for n, value in files.items() for u in (value if isinstance(value, list) else [value])]
+    for name, upload in pairs:
         head = (
             f"--{boundary}\r\nContent-Disposition: form-data; "
             f'name="{_quoted(name)}"; filename="{_quoted(upload.filename)}"\r\n'
@@ -58,10 +60,14 @@ def encode(fields: dict[str, str], files: dict[str, Upload]) -> tuple[bytes, str
 
 
 def read_form(request) -> dict:
-    """A multipart or urlencoded request's fields (strings) and files (`Upload`s)."""
+    """A multipart or urlencoded request's fields (strings) and files (`Upload`s; a list when a
+    field is repeated, like `image[]`)."""
     try:
         fields = {k: v for k, v in request.POST.items()}
-        files = {k: upload_of(k, v) for k, v in request.FILES.items()}
+        files = {}
+        for k, values in request.FILES.lists():
+            uploads = [upload_of(k, v) for v in values]
+            files[k] = uploads[0] if len(uploads) == 1 else uploads
     except RelayError:
         raise
     except Exception:

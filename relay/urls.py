@@ -12,6 +12,7 @@ urlpatterns = [
     path("responses/<str:response_id>", views.response_detail, name="response_detail"),
     path("embeddings", views.embeddings, name="embeddings"),
     path("images/generations", views.images_generations, name="images_generations"),
+    path("images/edits", views.images_edits, name="images_edits"),
     path("images/files/<str:image_id>", views.image_file, name="image_file"),
     path("rerank", views.rerank, name="rerank"),
     path("completions", views.completions, name="completions"),

@@ -26,6 +26,7 @@ from .endpoints import (
     handle_completions,
     handle_count_tokens,
     handle_embeddings,
+    handle_image_edit,
     handle_images,
     handle_model_detail,
     handle_models,
@@ -154,6 +155,11 @@ async def embeddings(request, call):
 @relay_view("openai")
 async def images_generations(request, call):
     return await handle_images(request, call, parse_body(request))
+
+
+@relay_view("openai")
+async def images_edits(request, call):
+    return await handle_image_edit(request, call, _form(request))
 
 
 @lean

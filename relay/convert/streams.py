@@ -492,6 +492,7 @@ class OpenAIPassthroughStream(StreamConverter):
                         function = call.get("function") if isinstance(call, dict) else None
                         if isinstance(function, dict):
                             self.output_chars += len(_str(function.get("arguments")))
+                self.output_chars += len(_str(choice.get("text")))  # legacy completions chunks
                 if isinstance(choice.get("finish_reason"), str):
                     self._saw_finish = self.completed = True
         return [encode_sse(event.data)]  # chat chunks carry no event name; clients mis-read named ones

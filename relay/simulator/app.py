@@ -67,6 +67,7 @@ ROUTES = {
     ("POST", "chat/completions"): ("openai", openai_api.chat_completions, "json"),
     ("POST", "embeddings"): ("openai", openai_api.embeddings, "json"),
     ("POST", "images/generations"): ("openai", openai_api.images_generations, "json"),
+    ("POST", "images/edits"): ("openai", openai_api.images_edits, "form"),
     ("POST", "rerank"): ("openai", openai_api.rerank, "json"),
     ("POST", "completions"): ("openai", openai_api.completions, "json"),
     ("POST", "audio/speech"): ("openai", openai_api.audio_speech, "json"),

@@ -494,7 +494,27 @@ PNG_B64 = base64.b64encode(PNG).decode()
 
 
 async def images_generations(call: Call) -> web.Response:
+    return _images(call, call.body)
+
+
+async def images_edits(call: Call) -> web.Response:
+    """Like OpenAI's edits: `image` (or `image[]`) files required, each described in the journal."""
     body = call.body
+    if not call.model:
+        raise BadRequest("you must provide a model parameter", param="model")
+    images = body.get("image", body.get("image[]"))
+    images = images if isinstance(images, list) else [images]
+    if not all(isinstance(i, dict) and i.get("size") for i in images):
+        raise BadRequest("'image' must be one or more non-empty image files.", param="image")
+    n = body.get("n")
+    if isinstance(n, str):
+        if not n.isdigit():
+            raise BadRequest("Invalid 'n': expected an integer greater than or equal to 1.", param="n")
+        body = dict(body, n=int(n))
+    return _images(call, body)
+
+
+def _images(call: Call, body: dict) -> web.Response:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         raise BadRequest("'prompt' must be a non-empty string.", param="prompt")
@@ -574,7 +594,33 @@ async def completions(call: Call) -> web.Response:
             "total_tokens": prompt_tokens + completion,
         },
     }
+    if body.get("stream") is True:
+        return await _stream_completions(call, payload)
     return call.json(payload, headers=headers())
+
+
+async def _stream_completions(call: Call, payload: dict) -> web.StreamResponse:
+    """Completions as OpenAI streams them: `text` pieces per choice, a finish chunk each, then
+    the usage chunk (`choices: []`) when `stream_options.include_usage`, then [DONE]."""
+    include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+    base = {k: payload[k] for k in ("id", "object", "created", "model")}
+    texts = [pieces(choice["text"]) for choice in payload["choices"]]
+    stream = Stream(call, sum(len(t) + 1 for t in texts) + 2, STREAM_ERROR)
+    await stream.start(headers())
+
+    def chunk(index: int, text: str, finish_reason: str | None = None) -> bytes:
+        choice = {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}
+        return b"data: " + orjson.dumps(dict(base, choices=[choice])) + b"\n\n"
+
+    for choice, parts in zip(payload["choices"], texts, strict=True):
+        for piece in parts:
+            await stream.send(chunk(choice["index"], piece))
+        await stream.send(chunk(choice["index"], "", choice["finish_reason"]))
+    if include_usage:
+        await stream.send(b"data: " + orjson.dumps(dict(base, choices=[], usage=payload["usage"])) + b"\n\n")
+    await stream.send(b"data: [DONE]\n\n")
+    await stream.resp.write_eof()
+    return stream.resp
 
 
 SPEECH_FORMATS = {

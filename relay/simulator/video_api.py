@@ -82,14 +82,18 @@ async def read_form(request: web.Request) -> dict:
     for key, value in form.items():
         if isinstance(value, str):
             out[key] = value
+            continue
+        data = value.file.read()
+        upload = {
+            "filename": value.filename,
+            "content_type": value.content_type,
+            "size": len(data),
+            "head": data[:16].hex(),
+        }
+        if key in out:  # a repeated file field (OpenAI's `image[]`) becomes a list
+            out[key] = [*(out[key] if isinstance(out[key], list) else [out[key]]), upload]
         else:
-            data = value.file.read()
-            out[key] = {
-                "filename": value.filename,
-                "content_type": value.content_type,
-                "size": len(data),
-                "head": data[:16].hex(),
-            }
+            out[key] = upload
     reference = {
         name: out.pop(f"input_reference[{name}]")
         for name in ("image_url", "file_id")
