@@ -67,6 +67,12 @@ def _channels_auto_disabled(token):
         channel.save(update_fields=["auto_disabled", "auto_disabled_reason", "updated_at"])
 
 
+def _group_disabled(token):
+    from groups.services import token_group_save
+
+    token_group_save(actor=None, token_group=token.select_group, enabled=False)
+
+
 def _nothing(token):
     pass
 
@@ -93,6 +99,10 @@ CASES = {
     ),
     "channels_auto_disabled": (
         _channels_auto_disabled,
+        (404, "model_not_found", "not_offered", f"Model {M} is not in ClaudeCode; offered by Default"),
+    ),
+    "group_disabled": (
+        _group_disabled,
         (404, "model_not_found", "not_offered", f"Model {M} is not in ClaudeCode; offered by Default"),
     ),
 }
