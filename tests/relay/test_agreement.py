@@ -135,6 +135,12 @@ def test_token_page_models_list_relay_and_advice_agree(live, case):
     page = _token_page_models(console, token)
     listed = [m.id for m in client.models.list()]
     assert sorted(page) == sorted(listed)  # the token page lists exactly what /v1/models lists
+    assert sorted(m.id for m in live.anthropic(key=raw).models.list()) == sorted(listed)
+    if M in listed:
+        assert client.models.retrieve(M).id == M
+    else:
+        with pytest.raises(openai.NotFoundError):
+            client.models.retrieve(M)
     messages = [{"role": "user", "content": "hi"}]
     if refusal is None:
         reply = client.chat.completions.with_raw_response.create(model=M, messages=messages, max_tokens=5)
