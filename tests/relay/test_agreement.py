@@ -108,6 +108,19 @@ CASES = {
 }
 
 
+# Cases after which the token form's group panel still shows M under the select group: the
+# group offers it; the refusal is about this caller (allowlist, tier, billing mode).
+OFFERED_IN_FORM = {"unchanged", "allowlist", "tier", "billing_mode"}
+
+
+def _form_panel_models(console: Client, token) -> set[str]:
+    url = reverse("tokens:form_groups") + f"?select_group={token.select_group_id}"
+    response = console.get(url)
+    assert response.status_code == 200
+    shown = re.search(r'models?: <span class="muted">([^<]*)</span>', response.content.decode())
+    return set(shown.group(1).split(", ")) if shown else set()
+
+
 def _token_page_models(console: Client, token) -> list[str]:
     response = console.get(reverse("tokens:detail", args=[token.pk]))
     assert response.status_code == 200
@@ -141,6 +154,7 @@ def test_token_page_models_list_relay_and_advice_agree(live, case):
     else:
         with pytest.raises(openai.NotFoundError):
             client.models.retrieve(M)
+    assert (M in _form_panel_models(console, token)) == (case in OFFERED_IN_FORM)
     messages = [{"role": "user", "content": "hi"}]
     if refusal is None:
         reply = client.chat.completions.with_raw_response.create(model=M, messages=messages, max_tokens=5)
