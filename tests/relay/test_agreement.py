@@ -176,3 +176,22 @@ def test_token_page_models_list_relay_and_advice_agree(live, case):
     others = {other[3] for _, other in CASES.values() if other and other[3] != phrase}
     assert not [text for text in others if text in advice]  # names this cause, and no other
     assert "This call was not permitted for this token." not in advice  # not the generic text
+
+
+def test_a_fallback_group_keeps_the_model_callable_everywhere_when_the_select_group_loses_it(live):
+    raw = live.make_key(user_group="default", select="ClaudeCode", fallbacks=("Default",))
+    token = live.token_of(raw)
+    console = Client()
+    console.force_login(token.user)
+    _channels_disabled(token)
+
+    client = live.openai(key=raw)
+    assert M in _token_page_models(console, token)
+    assert M in [m.id for m in client.models.list()]
+    reply = client.chat.completions.with_raw_response.create(
+        model=M, messages=[{"role": "user", "content": "hi"}], max_tokens=5
+    )
+    request_id = reply.headers["x-request-id"]
+    rec = live.record(request_id)
+    assert (rec.group_name, rec.fallback_used) == ("Default", True)
+    assert "succeeded through the fallback group Default" in _advice_page(console, request_id)
