@@ -124,12 +124,8 @@ def serving_channels(group: TokenGroupInfo, model: str, family: str | None = Non
 def offers(
     group: TokenGroupInfo, model: str, family: str | None = None, api_format: str | None = None
 ) -> bool:
-    """A disabled group offers nothing: its callers are told where else the model is, not that
-    they lack access."""
-    return (
-        group.enabled
-        and bool(serving_channels(group, model, family))
-        and (api_format is None or not group.api_formats or api_format in group.api_formats)
+    return bool(serving_channels(group, model, family)) and (
+        api_format is None or not group.api_formats or api_format in group.api_formats
     )
 
 
@@ -143,7 +139,9 @@ def group_models(snapshot: RoutingSnapshot, group_id: int) -> list[str]:
 
 def serving_groups(snapshot: RoutingSnapshot, model: str) -> list[TokenGroupInfo]:
     """Every enabled group that offers the model, whoever may use it (operator views)."""
-    return sorted((g for g in snapshot.groups.values() if offers(g, model)), key=lambda g: g.name.lower())
+    return sorted(
+        (g for g in snapshot.groups.values() if g.enabled and offers(g, model)), key=lambda g: g.name.lower()
+    )
 
 
 def usable_groups(
@@ -233,7 +231,8 @@ def plan(
     offered = False
     for position, gid in enumerate(caller.group_ids):
         group = snapshot.groups.get(gid)
-        if group is None or not offers(group, model_name, family, api_format):
+        # A disabled group offers nothing: its callers hear where else the model is, not "access".
+        if group is None or not group.enabled or not offers(group, model_name, family, api_format):
             continue
         offered = True
         fallback = position > 0
