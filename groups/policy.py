@@ -231,7 +231,8 @@ def plan(
     offered = False
     for position, gid in enumerate(caller.group_ids):
         group = snapshot.groups.get(gid)
-        if group is None or not offers(group, model_name, family, api_format):
+        # A disabled group offers nothing: its callers hear where else the model is, not "access".
+        if group is None or not group.enabled or not offers(group, model_name, family, api_format):
             continue
         offered = True
         fallback = position > 0
