@@ -10,6 +10,7 @@ from groups.policy import callable_models
 from .accounting import charge_for, estimated_usage, hold_estimate
 from .chat import detached, max_tokens_of, read_json, require_model, upstream_client_error
 from .convert.errors import ConversionError
+from .convert.shapes import json_array
 from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
 from .flow import Call
@@ -231,7 +232,7 @@ async def handle_completions(request, call: Call, body: dict):
     def usage_of(data):
         usage = usage_from_openai(data.get("usage"))
         if usage is None:
-            choices = data.get("choices") if isinstance(data.get("choices"), list) else []
+            choices = json_array(data.get("choices"))
             output_chars = sum(len(c.get("text") or "") for c in choices if isinstance(c, dict))
             return estimated_usage(prompt_chars=prompt_chars, output_chars=output_chars), True
         return usage, False
