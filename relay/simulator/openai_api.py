@@ -384,7 +384,7 @@ async def _stream_chat(
     }
     if include_usage:
         base["usage"] = None
-    deltas = json_pieces(arguments) if tool is not None else pieces(text)
+    deltas = pieces(text) if text is not None else json_pieces(arguments)
     thoughts = pieces(reasoning) if reasoning else []
     stream = Stream(call, n * (len(deltas) + len(thoughts) + 2) + 2, STREAM_ERROR)
     await stream.start(headers())

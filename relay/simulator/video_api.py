@@ -82,7 +82,7 @@ async def read_form(request: web.Request) -> dict:
     for key, value in form.items():
         if isinstance(value, str):
             out[key] = value
-        else:
+        elif isinstance(value, web.FileField):
             data = value.file.read()
             out[key] = {
                 "filename": value.filename,
@@ -90,6 +90,8 @@ async def read_form(request: web.Request) -> dict:
                 "size": len(data),
                 "head": data[:16].hex(),
             }
+        else:
+            raise BadRequest(f"Form field '{key}' is neither text nor a file.", param=key)
     reference = {
         name: out.pop(f"input_reference[{name}]")
         for name in ("image_url", "file_id")
