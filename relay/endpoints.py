@@ -100,9 +100,9 @@ async def _relay_openai_json(
         snapshot=call.snapshot, token=call.token, model_name=model, family=family, api_format="openai"
     )
     estimate = hold_estimate(
-        model=call.plan.model,
+        model=call.planned.model,
         billing_mode=call.token.billing_mode,
-        multiplier=call.plan.max_multiplier,
+        multiplier=call.planned.max_multiplier,
         usd_cny_rate=call.snapshot.usd_cny_rate,
         **hold_kwargs,
     )
@@ -120,7 +120,7 @@ async def _relay_openai_json(
             raise RelayError("upstream", f"The upstream answer could not be converted: {exc}") from None
         usage, estimated = usage_of(data)
         charge = charge_for(
-            model=call.plan.model,
+            model=call.planned.model,
             usage=usage,
             billing_mode=call.token.billing_mode,
             multiplier=served.step.multiplier,

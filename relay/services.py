@@ -82,6 +82,8 @@ def video_job_apply_state(*, job_id: str, state: dict):
             seconds = _whole_seconds(state.get("seconds"), job.seconds)
             snapshot = get_snapshot()
             model = snapshot.models.get(job.model_name)
+            if model is None:  # priced by the model's current price: without one it stays unsettled
+                raise LookupError(f"video job {job.pk}: model {job.model_name!r} is no longer routed")
             usage = Usage(seconds=Decimal(seconds))
             charge = charge_for(
                 model=model,

@@ -20,7 +20,7 @@ from groups.services import CHANNEL_FIELDS, MODEL_FIELDS, TOKEN_GROUP_FIELDS, US
 
 class UnitPriceSerializer(serializers.Serializer):
     unit = serializers.CharField(help_text="input, output, cache_read, cache_write, call, second or image")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF moves declared fields off the class
     official_usd = serializers.CharField(help_text="Official list price in USD per unit.")
     final_cny = serializers.CharField(help_text="What you pay in RMB per unit in this group.")
     final_usd_equivalent = serializers.CharField(help_text="The same price expressed in USD.")

@@ -20,7 +20,7 @@ from relay.convert.sse import SSEEvent, encode_sse
 from relay.convert.streams import StreamConverter
 from relay.convert.usage import usage_from_openai
 
-FINISH_REASONS = {
+FINISH_REASONS: dict[str | None, str] = {
     "stop": "STOP",
     "length": "MAX_TOKENS",
     "tool_calls": "STOP",
@@ -193,9 +193,10 @@ def _append_content(messages: list[dict], content, where: str, pending: dict[str
         if part.get("thought") is True:
             continue  # the model's own earlier thoughts: chat upstreams take no reasoning input
         if isinstance(part.get("text"), str):
-            (texts if role == "model" else user_parts).append(
-                part["text"] if role == "model" else {"type": "text", "text": part["text"]}
-            )
+            if role == "model":
+                texts.append(part["text"])
+            else:
+                user_parts.append({"type": "text", "text": part["text"]})
         elif isinstance(part.get("inlineData"), dict):
             if role == "model":
                 raise _err(f"{at}.inlineData", "in a model turn cannot be carried by this route")

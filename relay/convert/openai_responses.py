@@ -491,7 +491,7 @@ class ChatToResponsesStream(StreamConverter):
         index, item = state["index"], self.response["output"][state["index"]]
         text = "".join(state["text"])
         if state["kind"] == "reasoning":
-            part = {"type": "summary_text", "text": text}
+            part: dict = {"type": "summary_text", "text": text}
             item["summary"] = [part]
             common = {"item_id": item["id"], "output_index": index, "summary_index": 0}
             return [

@@ -311,7 +311,7 @@ class OpenAIToAnthropicStream(StreamConverter):
         if self._started:
             return []
         self._started = True
-        message = {
+        message: dict = {
             "id": self._id,
             "type": "message",
             "role": "assistant",
@@ -543,7 +543,7 @@ class AnthropicPassthroughStream(StreamConverter):
             self.completed = True
             self._terminated = True
         if kind == "error" and not _well_formed_error(data):
-            return [self._error_event(self.upstream_error)]
+            return [self._error_event(self.upstream_error or "upstream stream error")]
         # named by its type, as clients dispatch on the name; a missing type is taken from the name
         payload = event.data if isinstance(data.get("type"), str) else {**data, "type": kind}
         return [encode_sse(payload, kind)]
