@@ -31,6 +31,7 @@ lint: install messages-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/vulture
+	$(VENV)/bin/mypy
 
 # Console translations: refresh locale/*/django.po from the code and templates, then compile
 # the .mo files that are committed (a fresh machine needs no gettext to run the console).

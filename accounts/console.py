@@ -48,7 +48,8 @@ def _friendly(form) -> None:
             field.empty_label = _("default") if name == "ordering" else _("any")
             widget.choices = list(field.choices)
         elif isinstance(field, forms.ChoiceField):
-            choices = list(field.choices)
+            # the stubs type the getter like the setter (callable too); reading gives the choices
+            choices = list(field.choices)  # type: ignore[arg-type]
             if choices and choices[0][0] == "" and str(choices[0][1]).startswith("---"):
                 field.choices = [("", _("any")), *choices[1:]]
     form._bound_fields_cache.clear()  # labels are copied into bound fields when first used

@@ -72,7 +72,7 @@ def user_apply_upgrade_rules(*, user: User, total_recharged_micro: int) -> bool:
     current = UserGroupUpgradeRule.objects.filter(user_group_id=user.user_group_id).first()
     if current is not None and current.min_total_recharge_micro >= rule.min_total_recharge_micro:
         return False
-    before = user.user_group.name if user.user_group_id else None
+    before = user.user_group.name if user.user_group is not None else None
     user.user_group = rule.user_group
     user.save(update_fields=["user_group"])
     forget_user_tokens(user.pk)

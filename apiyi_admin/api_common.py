@@ -124,12 +124,12 @@ def _flatten(detail) -> list[str]:
     return [str(detail)]
 
 
-def _field_errors(detail, field_map: dict) -> dict[str, list[str]]:
+def _field_errors(detail, field_map: dict[str, str]) -> dict[str, list[str]]:
     if not isinstance(detail, dict):
         return {"non_field_errors": _flatten(detail)}
     out: dict[str, list[str]] = {}
     for key, value in detail.items():
-        name = field_map.get(key, key)
+        name = field_map.get(key, str(key))  # keys are field names (str)
         if name == "__all__":
             name = "non_field_errors"
         out.setdefault(name, []).extend(_flatten(value))
@@ -137,8 +137,8 @@ def _field_errors(detail, field_map: dict) -> dict[str, list[str]]:
 
 
 def _validation_response(errors: dict[str, list[str]]) -> Response:
-    first = next(iter(errors.values()), ["Invalid input."])
-    first = first[0] if first else "Invalid input."
+    messages = next(iter(errors.values()), ["Invalid input."])
+    first = messages[0] if messages else "Invalid input."
     return Response(
         {"detail": first, "code": "invalid", "errors": errors}, status=status.HTTP_400_BAD_REQUEST
     )

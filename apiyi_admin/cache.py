@@ -230,7 +230,8 @@ class SharedFileCache(FileBasedCache):
             return value
 
     def ping(self) -> str:
-        return "" if os.access(self._dir, os.W_OK) else f"cache folder {self._dir} is not writable"
+        folder = self._dir  # type: ignore[attr-defined]  # FileBasedCache sets it; django-stubs omit it
+        return "" if os.access(folder, os.W_OK) else f"cache folder {folder} is not writable"
 
     def status(self) -> dict:
         return {"backend": "file", "degraded": False, "reason": ""}

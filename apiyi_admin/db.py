@@ -23,7 +23,7 @@ from django.db import DatabaseError, OperationalError, connections
 try:
     from psycopg_pool import PoolTimeout
 except ImportError:  # an install without PostgreSQL
-    PoolTimeout = None
+    PoolTimeout = None  # type: ignore[assignment,misc]  # checked for None before use
 
 
 def release_connections() -> None:

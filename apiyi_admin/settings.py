@@ -164,7 +164,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
+            "NAME": str(VAR_DIR / "db.sqlite3"),
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
@@ -339,7 +339,7 @@ CELERY_BROKER_DIR = VAR_DIR / "celery"
 CELERY_VISIBILITY_TIMEOUT_S = envint("CELERY_VISIBILITY_TIMEOUT_S", 300)
 if REDIS_URL:
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
         # look for such messages every tenth of that, not every 100 s
         "unacked_restore_interval": max(1, CELERY_VISIBILITY_TIMEOUT_S // 10),

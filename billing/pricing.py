@@ -153,10 +153,17 @@ def _lines(price: ModelPrice, usage: Usage, basis: str) -> list[tuple[str, Decim
                 items.append((f"{kind} tokens", Decimal(count) / MTOK, "1M tokens", usd))
         return items
     if basis == BillingBasis.SECONDS:
-        return [("video seconds", Decimal(usage.seconds), "second", price.usd_per_second)]
+        return [("video seconds", Decimal(usage.seconds), "second", _listed(price.usd_per_second))]
     if basis == BillingBasis.IMAGES:
-        return [("images", Decimal(usage.images), "image", price.usd_per_image)]
-    return [("calls", Decimal(usage.calls), "call", price.usd_per_call)]
+        return [("images", Decimal(usage.images), "image", _listed(price.usd_per_image))]
+    return [("calls", Decimal(usage.calls), "call", _listed(price.usd_per_call))]
+
+
+def _listed(usd: Decimal | None) -> Decimal:
+    """The price of the basis `billing_basis` chose, which it chose because the price is set."""
+    if usd is None:
+        raise PricingError("the chosen billing basis has no price")
+    return usd
 
 
 def price_call(

@@ -118,9 +118,7 @@ def usage_by_group(*, user, days: int = 7) -> list[dict]:
         r["group_name"]: {"calls": r["calls"], "errors": r["errors"], "cost": r["cost"] or 0} for r in rows
     }
     for status, cost, trace in mine.filter(group_name="").values_list("status", "cost_micro", "trace"):
-        tried = list(
-            dict.fromkeys(a.get("group") for a in trace or [] if isinstance(a, dict) and a.get("group"))
-        )
+        tried = list(dict.fromkeys(a["group"] for a in trace or [] if isinstance(a, dict) and a.get("group")))
         for name in tried or [none]:
             row = groups.setdefault(name, {"calls": 0, "errors": 0, "cost": 0})
             row["calls"] += 1

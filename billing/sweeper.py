@@ -70,6 +70,8 @@ def holds_release_stale(
 @transaction.atomic
 def _hold_release_abandoned(*, hold_id: int) -> bool:
     hold = LedgerEntry.objects.get(pk=hold_id)
+    if hold.request_id is None:  # candidates all carry one; a hold without a request has no record
+        return False
     amount = -hold.amount_micro
     outcome = {
         "status": UsageStatus.ERROR,

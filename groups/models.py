@@ -24,7 +24,7 @@ class UserGroup(models.Model):
     model_tiers = models.JSONField(
         default=list, blank=True, help_text='Model tiers its users may call, e.g. ["standard"].'
     )
-    token_groups = models.ManyToManyField(
+    token_groups: "models.ManyToManyField[TokenGroup, GroupAccess]" = models.ManyToManyField(
         "TokenGroup", through="GroupAccess", related_name="user_groups", blank=True
     )
     sort_order = models.PositiveSmallIntegerField(default=0)

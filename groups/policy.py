@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from billing.pricing import fits_billing_mode
 
@@ -40,6 +41,21 @@ class Reason:
     SATURATED = "saturated"  # every channel for the model is saturated (429)
     BALANCE = "balance"  # the wallet does not cover the hold (402)
     TOKEN_QUOTA = "token_quota"  # the token's quota does not cover the hold (402)
+
+
+class CallerLike(Protocol):
+    """The read-only shape the policy reads: a `Caller` or the relay's `TokenInfo`."""
+
+    @property
+    def user_group_id(self) -> int | None: ...
+    @property
+    def group_ids(self) -> tuple[int, ...]: ...
+    @property
+    def billing_mode(self) -> str: ...
+    @property
+    def model_allowlist(self) -> frozenset[str]: ...
+    @property
+    def user_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -177,7 +193,7 @@ def groups_offering(
     ]
 
 
-def model_refusal(snapshot: RoutingSnapshot, caller: Caller, model: ModelInfo) -> str | None:
+def model_refusal(snapshot: RoutingSnapshot, caller: CallerLike, model: ModelInfo) -> str | None:
     """The caller-level reason the model is refused regardless of group, or None."""
     if caller.model_allowlist and model.name not in caller.model_allowlist:
         return Reason.ALLOWLIST
@@ -188,7 +204,7 @@ def model_refusal(snapshot: RoutingSnapshot, caller: Caller, model: ModelInfo) -
     return None
 
 
-def _refusal(snapshot: RoutingSnapshot, caller: Caller, model_name: str, reason: str, family, api_format):
+def _refusal(snapshot: RoutingSnapshot, caller: CallerLike, model_name: str, reason: str, family, api_format):
     model = snapshot.models.get(model_name)
     ug = caller.user_group_id
     uid = caller.user_id
@@ -210,7 +226,7 @@ def _refusal(snapshot: RoutingSnapshot, caller: Caller, model_name: str, reason:
 
 def plan(
     snapshot: RoutingSnapshot,
-    caller: Caller,
+    caller: CallerLike,
     model_name: str,
     *,
     family: str = "chat",
@@ -256,7 +272,7 @@ def plan(
 
 
 def callable_models(
-    snapshot: RoutingSnapshot, caller: Caller, api_format: str | None = None
+    snapshot: RoutingSnapshot, caller: CallerLike, api_format: str | None = None
 ) -> list[tuple[str, str]]:
     """(model, first group) for every model the caller can call, in the order of its groups.
 

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeGuard
 
 from apiyi_admin.db import db_async
 from billing.pricing import ModelPrice
@@ -75,7 +76,7 @@ class RoutingSnapshot:
     built_at: float
     models: dict[str, ModelInfo]
     groups: dict[int, TokenGroupInfo]
-    user_group_tiers: dict[int, frozenset[str]]
+    user_group_tiers: dict[int | None, frozenset[str]]  # None (no user group) is never a key
     access: dict[tuple[int, int], AccessInfo]
     usd_cny_rate: Decimal
     user_grants: dict[int, frozenset[int]] = field(default_factory=dict)  # user id → granted group ids
@@ -179,7 +180,7 @@ _lock = threading.Lock()
 _current: RoutingSnapshot | None = None
 
 
-def _fresh(snapshot: RoutingSnapshot | None, version: str) -> bool:
+def _fresh(snapshot: RoutingSnapshot | None, version: str) -> TypeGuard[RoutingSnapshot]:
     return (
         snapshot is not None
         and snapshot.version == version

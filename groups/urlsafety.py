@@ -27,7 +27,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
 from requests import Session
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -104,7 +104,7 @@ def resolve_host(host: str, port: int) -> list[IPAddress]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     seen: dict[str, IPAddress] = {}
     for info in infos:
-        text = info[4][0]
+        text = str(info[4][0])  # the address is a str for every family
         seen.setdefault(text, ipaddress.ip_address(text.split("%", 1)[0]))
     return list(seen.values())
 
@@ -207,7 +207,9 @@ class SafeResolver(AbstractResolver):
         self.allow_private = allow_private
         self._resolver = resolver or aiohttp.ThreadedResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         if host.rstrip(".").lower() in METADATA_HOSTNAMES:
             raise UnsafeURLError(f"{host} is a cloud metadata host")
         results = await self._resolver.resolve(host, port, family)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Protocol
 
 import aiohttp
 import orjson
@@ -177,7 +178,7 @@ async def first_chunk(response: aiohttp.ClientResponse):
 
 async def handle_chat(
     request, call: Call, body: dict, *, chat_type=ChatRequest, chat_format=None
-) -> HttpResponse:
+) -> HttpResponse | StreamingHttpResponse:
     """POST /v1/chat/completions and POST /v1/messages, and the client formats built on chat.
 
     Such a format (Responses, Gemini) hands in its request already converted to a chat body in
@@ -199,9 +200,9 @@ async def handle_chat(
     chat = chat_type(body, chat_format, request.headers, model=model, stream=stream, beta=beta)
     prompt_chars = chat.prompt_chars
     estimate = hold_estimate(
-        model=call.plan.model,
+        model=call.planned.model,
         billing_mode=call.token.billing_mode,
-        multiplier=call.plan.max_multiplier,
+        multiplier=call.planned.max_multiplier,
         usd_cny_rate=call.snapshot.usd_cny_rate,
         prompt_chars=prompt_chars,
         max_tokens=max_tokens,
@@ -278,7 +279,7 @@ async def finish_nonstream(call: Call, chat: ChatRequest, served: Served, data: 
     if usage is None:
         usage = estimated_usage(prompt_chars=prompt_chars, output_chars=len(orjson.dumps(out)))
     charge = charge_for(
-        model=call.plan.model,
+        model=call.planned.model,
         usage=usage,
         billing_mode=call.token.billing_mode,
         multiplier=served.step.multiplier,
@@ -320,6 +321,14 @@ class MalformedStream(Exception):
     """The upstream sent an event that is not valid JSON: the stream is cut there, not trusted further."""
 
 
+class StreamSource(Protocol):
+    """What `ChatStream` reads of a request: a `ChatRequest`, or the completions endpoint's."""
+
+    stream_content_type: str
+
+    def stream_converter(self, channel_kind: str): ...
+
+
 class ChatStream:
     """Relays one upstream event stream to the client and settles it exactly once.
 
@@ -328,7 +337,7 @@ class ChatStream:
     Django closes the response.
     """
 
-    def __init__(self, call: Call, chat: ChatRequest, served: Served, prompt_chars: int):
+    def __init__(self, call: Call, chat: StreamSource, served: Served, prompt_chars: int):
         self.call = call
         self.chat = chat
         self.served = served
@@ -340,7 +349,7 @@ class ChatStream:
         self.malformed = False
         self._finished = False
 
-    def response(self) -> HttpResponse:
+    def response(self) -> StreamingHttpResponse:
         resp = SettlingStreamingResponse(self, content_type=self.chat.stream_content_type)
         resp["Cache-Control"] = "no-cache"
         resp["X-Accel-Buffering"] = "no"
@@ -424,7 +433,7 @@ class ChatStream:
                     output_tokens=max(usage.output_tokens, guess.output_tokens),
                 )
         charge = charge_for(
-            model=self.call.plan.model,
+            model=self.call.planned.model,
             usage=usage,
             billing_mode=self.call.token.billing_mode,
             multiplier=self.served.step.multiplier,

@@ -21,6 +21,7 @@ from .chat import (
 )
 from .convert.errors import ConversionError
 from .convert.requests import openai_wants_usage, openai_with_stream_usage
+from .convert.shapes import json_array
 from .convert.streams import OpenAIPassthroughStream
 from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
@@ -138,7 +139,7 @@ async def _relay_openai_json(
             raise RelayError("upstream", f"The upstream answer could not be converted: {exc}") from None
         usage, estimated = usage_of(data)
         charge = charge_for(
-            model=call.plan.model,
+            model=call.planned.model,
             usage=usage,
             billing_mode=call.token.billing_mode,
             multiplier=served.step.multiplier,
@@ -231,7 +232,9 @@ async def handle_image_edit(request, call: Call, form: dict):
         raise RelayError(
             "invalid_request", f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n"
         ) from None
-    files = {"image": images[0]} if len(images) == 1 else {"image[]": images}
+    files: dict[str, Upload | list[Upload]] = (
+        {"image": images[0]} if len(images) == 1 else {"image[]": images}
+    )
     if mask is not None:
         files["mask"] = mask
 
@@ -293,7 +296,7 @@ async def handle_completions(request, call: Call, body: dict):
     def usage_of(data):
         usage = usage_from_openai(data.get("usage"))
         if usage is None:
-            choices = data.get("choices") if isinstance(data.get("choices"), list) else []
+            choices = json_array(data.get("choices"))
             output_chars = sum(len(c.get("text") or "") for c in choices if isinstance(c, dict))
             return estimated_usage(prompt_chars=prompt_chars, output_chars=output_chars), True
         return usage, False

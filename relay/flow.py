@@ -82,6 +82,13 @@ class Call:
     detached: bool = False
     trace: list[dict] = field(default_factory=list)
 
+    @property
+    def planned(self) -> Plan:
+        """The route, once `plan_route` has set it (every upstream call comes after that)."""
+        if self.plan is None:
+            raise RuntimeError(f"call {self.request_id} has no plan yet")
+        return self.plan
+
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
@@ -259,7 +266,7 @@ class Call:
         """
         saturated_only = True
         retry_after = None
-        for step in self.plan.steps:
+        for step in self.planned.steps:
             candidates = order_channels(step.channels)
             now = time.monotonic()
             for channel in candidates.saturated:

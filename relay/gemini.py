@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 
 from groups.policy import callable_models
 
@@ -70,7 +70,9 @@ def _is_image_model(call: Call, model: str) -> bool:
     return info is not None and info.kind == "image"
 
 
-async def handle_generate(request, call: Call, model: str, *, stream: bool) -> HttpResponse:
+async def handle_generate(
+    request, call: Call, model: str, *, stream: bool
+) -> HttpResponse | StreamingHttpResponse:
     """POST /v1beta/models/{model}:generateContent and :streamGenerateContent."""
     body = parse_body(request)
     call.model_name = model

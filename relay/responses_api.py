@@ -8,7 +8,7 @@ channel), and its answer or stream is converted back. Finished responses are sto
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 
 from . import response_store
 from .chat import ChatRequest, handle_chat
@@ -47,7 +47,7 @@ class ResponsesChat(ChatRequest):
         return ChainedStream(super().stream_converter(channel_kind), outer)
 
 
-async def handle_responses(request, call: Call, body: dict) -> HttpResponse:
+async def handle_responses(request, call: Call, body: dict) -> HttpResponse | StreamingHttpResponse:
     """POST /v1/responses."""
     history = await response_store.history_for(call.token.user_id, body)
     try:

@@ -16,6 +16,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import Protocol
 
 from groups.routing import ChannelInfo
 from groups.saturation import Verdict, channel_states, half_open_wait, held_by_probe, is_saturated
@@ -31,7 +32,13 @@ class Candidates:
     held_wait_s: dict[int, float] = field(default_factory=dict)
 
 
-def weighted_order(channels: list[ChannelInfo], rng: random.Random) -> list[ChannelInfo]:
+class Draws(Protocol):
+    """A source of uniform draws in [0, 1): the `random` module or a seeded `random.Random`."""
+
+    def random(self) -> float: ...
+
+
+def weighted_order(channels: list[ChannelInfo], rng: Draws) -> list[ChannelInfo]:
     """Weighted shuffle without replacement (Efraimidis–Spirakis keys)."""
     return sorted(channels, key=lambda c: -(rng.random() ** (1.0 / max(c.weight, 1))))
 
@@ -39,7 +46,7 @@ def weighted_order(channels: list[ChannelInfo], rng: random.Random) -> list[Chan
 def order_channels(
     channels: tuple[ChannelInfo, ...], *, rng: random.Random | None = None, now: float | None = None
 ) -> Candidates:
-    rng = rng or random
+    draws: Draws = rng or random
     now = time.time() if now is None else now
     states = channel_states([c.id for c in channels])
     ready, saturated, unhealthy, held = [], [], [], []
@@ -62,7 +69,7 @@ def order_channels(
     ordered = []
     by_priority = sorted(ready, key=lambda c: -c.priority)
     for _, tier in groupby(by_priority, key=lambda c: c.priority):
-        ordered.extend(weighted_order(list(tier), rng))
+        ordered.extend(weighted_order(list(tier), draws))
     held.sort(key=lambda c: -c.priority)
     return Candidates(ordered, saturated, unhealthy, retry_after or 1.0, held, held_wait)
 

@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from billing.ledger import get_ledger
 
+from .convert.shapes import json_object
+
 # --- video jobs ---------------------------------------------------------------------------
 
 VIDEO_TIMEOUT_S = 2 * 3600
@@ -80,6 +82,8 @@ def video_job_apply_state(*, job_id: str, state: dict):
             seconds = _whole_seconds(state.get("seconds"), job.seconds)
             snapshot = get_snapshot()
             model = snapshot.models.get(job.model_name)
+            if model is None:  # priced by the model's current price: without one it stays unsettled
+                raise LookupError(f"video job {job.pk}: model {job.model_name!r} is no longer routed")
             usage = Usage(seconds=Decimal(seconds))
             charge = charge_for(
                 model=model,
@@ -102,7 +106,7 @@ def video_job_apply_state(*, job_id: str, state: dict):
             job.completed_at = job.settled_at = now
             job.hold_micro = settlement.record.hold_micro
         elif status == VideoStatus.FAILED:
-            error = state.get("error") if isinstance(state.get("error"), dict) else {}
+            error = json_object(state.get("error"))
             job.error_message = str(error.get("message") or "The video could not be generated.")[:500]
             _release_video(job, error=job.error_message)
             job.completed_at = job.settled_at = now

@@ -181,11 +181,11 @@ async def handle_video_remix(request, call: Call, video_id: str, body: dict):
         family="videos",
         api_format="openai",
     )
-    steps = [
+    narrowed = [
         replace(step, channels=tuple(c for c in step.channels if c.id == source.channel_id))
         for step in plan.steps
     ]
-    steps = tuple(step for step in steps if step.channels)
+    steps = tuple(step for step in narrowed if step.channels)
     if not steps:
         raise RelayError(
             "unavailable",
@@ -214,9 +214,9 @@ async def _submit(
 ):
     """Hold, send the job to the first channel that takes it, and store it; the job owns the hold."""
     estimate = hold_estimate(
-        model=call.plan.model,
+        model=call.planned.model,
         billing_mode=call.token.billing_mode,
-        multiplier=call.plan.max_multiplier,
+        multiplier=call.planned.max_multiplier,
         usd_cny_rate=call.snapshot.usd_cny_rate,
         seconds=Decimal(seconds),
     )

@@ -96,16 +96,16 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
                 raise
             except DatabaseError:
                 logger.exception("relay request %s: database unavailable", request_id)
-                error = RelayError(
+                failure = RelayError(
                     "unavailable", "The gateway cannot reach its database right now. Please retry shortly."
                 )
-                response = error.response(fmt, request_id)
+                response = failure.response(fmt, request_id)
             except Exception:
                 logger.exception("relay request %s failed", request_id)
-                error = RelayError("upstream", "The gateway failed to handle this request.", status=500)
+                failure = RelayError("upstream", "The gateway failed to handle this request.", status=500)
                 if call is not None:
-                    await call.fail(error)
-                response = error.response(fmt, request_id)
+                    await call.fail(failure)
+                response = failure.response(fmt, request_id)
             response["X-Request-Id"] = request_id
             response["request-id"] = request_id  # the Anthropic SDK's `request_id` reads this one
             return response

@@ -151,7 +151,7 @@ class PriceQuoteRequestSerializer(serializers.Serializer):
 
 
 class PriceLineSerializer(serializers.Serializer):
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF moves declared fields off the class
     units = serializers.CharField()
     unit = serializers.CharField()
     usd_per_unit = serializers.CharField()

@@ -20,7 +20,7 @@ from groups.services import CHANNEL_FIELDS, MODEL_FIELDS, TOKEN_GROUP_FIELDS, US
 
 class UnitPriceSerializer(serializers.Serializer):
     unit = serializers.CharField(help_text="input, output, cache_read, cache_write, call, second or image")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF moves declared fields off the class
     official_usd = serializers.CharField(help_text="Official list price in USD per unit.")
     final_cny = serializers.CharField(help_text="What you pay in RMB per unit in this group.")
     final_usd_equivalent = serializers.CharField(help_text="The same price expressed in USD.")
@@ -94,7 +94,7 @@ class GroupAccessSerializer(serializers.ModelSerializer):
     class Meta:
         model = GroupAccess
         fields = ["id", "user_group", "token_group", "fallback_only", "multiplier_override"]
-        validators = []
+        validators: list = []
 
 
 class UserGroupSerializer(serializers.ModelSerializer):
@@ -120,7 +120,10 @@ class UserGroupSerializer(serializers.ModelSerializer):
 
 class TokenGroupSerializer(serializers.ModelSerializer):
     api_formats = serializers.ListField(child=serializers.ChoiceField(choices=API_FORMATS), min_length=1)
-    channels = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    # many=True makes a ManyRelatedField; the stubs type the call as the child field
+    channels: "serializers.ManyRelatedField" = serializers.SlugRelatedField(  # type: ignore[assignment]
+        slug_field="name", many=True, read_only=True
+    )
 
     class Meta:
         model = TokenGroup
@@ -148,7 +151,8 @@ class ChannelSerializer(serializers.ModelSerializer):
     has_api_key = serializers.SerializerMethodField()
     token_groups = NameField(many=True, queryset=TokenGroup.objects.all(), required=False)
     models = serializers.SerializerMethodField()
-    served_models = ChannelModelSerializer(many=True, write_only=True, required=False, max_length=1000)
+    # many=True builds a ListSerializer, which takes max_length; the stubs type the child's __init__
+    served_models = ChannelModelSerializer(many=True, write_only=True, required=False, max_length=1000)  # type: ignore[call-arg]
 
     class Meta:
         model = Channel
@@ -182,7 +186,9 @@ class ChannelEnableSerializer(serializers.Serializer):
 
 
 class ChannelHealthSerializer(serializers.ModelSerializer):
-    channel = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    channel: "serializers.SlugRelatedField[Channel]" = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
     channel_id = serializers.IntegerField(read_only=True)
 
     class Meta:

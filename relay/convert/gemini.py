@@ -15,11 +15,12 @@ import orjson
 from billing.pricing import Usage
 from relay.convert.errors import ConversionError
 from relay.convert.responses import new_id, parse_tool_arguments, upstream_error_message
+from relay.convert.shapes import json_object
 from relay.convert.sse import SSEEvent, encode_sse
 from relay.convert.streams import StreamConverter
 from relay.convert.usage import usage_from_openai
 
-FINISH_REASONS = {
+FINISH_REASONS: dict[str | None, str] = {
     "stop": "STOP",
     "length": "MAX_TOKENS",
     "tool_calls": "STOP",
@@ -192,9 +193,10 @@ def _append_content(messages: list[dict], content, where: str, pending: dict[str
         if part.get("thought") is True:
             continue  # the model's own earlier thoughts: chat upstreams take no reasoning input
         if isinstance(part.get("text"), str):
-            (texts if role == "model" else user_parts).append(
-                part["text"] if role == "model" else {"type": "text", "text": part["text"]}
-            )
+            if role == "model":
+                texts.append(part["text"])
+            else:
+                user_parts.append({"type": "text", "text": part["text"]})
         elif isinstance(part.get("inlineData"), dict):
             if role == "model":
                 raise _err(f"{at}.inlineData", "in a model turn cannot be carried by this route")
@@ -204,7 +206,7 @@ def _append_content(messages: list[dict], content, where: str, pending: dict[str
             name = str(call.get("name") or "")
             call_id = str(call.get("id") or new_id("call_"))
             pending.setdefault(name, []).append(call_id)
-            args = call.get("args") if isinstance(call.get("args"), dict) else {}
+            args = json_object(call.get("args"))
             calls.append(
                 {
                     "id": call_id,
@@ -519,7 +521,7 @@ def chat_to_gemini(chat: dict, *, model: str) -> dict:
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ConversionError("upstream response is not an OpenAI chat completion")
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message = json_object(choice.get("message"))
     parts: list[dict] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
@@ -632,7 +634,7 @@ class ChatToGeminiStream(StreamConverter):
         for choice in data.get("choices") or []:
             if not isinstance(choice, dict):
                 continue
-            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+            delta = json_object(choice.get("delta"))
             parts = []
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
@@ -644,7 +646,7 @@ class ChatToGeminiStream(StreamConverter):
             for call in delta.get("tool_calls") or []:
                 if not isinstance(call, dict):
                     continue
-                function = call.get("function") if isinstance(call.get("function"), dict) else {}
+                function = json_object(call.get("function"))
                 state = self._calls.setdefault(call.get("index", 0), {"id": "", "name": "", "args": []})
                 state["id"] = state["id"] or str(call.get("id") or "")
                 state["name"] = state["name"] or str(function.get("name") or "")

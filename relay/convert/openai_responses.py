@@ -13,6 +13,7 @@ import time
 from billing.pricing import Usage
 from relay.convert.errors import ConversionError
 from relay.convert.responses import new_id
+from relay.convert.shapes import json_array, json_object
 from relay.convert.sse import SSEEvent, encode_sse
 from relay.convert.streams import StreamConverter
 from relay.convert.usage import usage_from_openai
@@ -214,7 +215,7 @@ def chat_tool_name(name: str, namespace: str | None) -> str:
 
 
 def namespaces_of(request: dict) -> set[str]:
-    tools = request.get("tools") if isinstance(request.get("tools"), list) else []
+    tools = json_array(request.get("tools"))
     return {
         t["name"] for t in tools if isinstance(t, dict) and t.get("type") == "namespace" and t.get("name")
     }
@@ -340,7 +341,7 @@ def responses_usage(usage: Usage | None) -> dict | None:
 
 def response_shell(request: dict, *, response_id: str, model: str, created_at: int) -> dict:
     """The fields of a Response object that echo the request (in_progress, no output yet)."""
-    text = request.get("text") if isinstance(request.get("text"), dict) else {}
+    text = json_object(request.get("text"))
     return {
         "id": response_id,
         "object": "response",
@@ -413,7 +414,7 @@ def chat_to_responses(chat: dict, request: dict, *, response_id: str, model: str
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ConversionError("upstream response is not an OpenAI chat completion")
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message = json_object(choice.get("message"))
     response = response_shell(request, response_id=response_id, model=model, created_at=int(time.time()))
     output = response["output"]
     namespaces = namespaces_of(request)
@@ -490,7 +491,7 @@ class ChatToResponsesStream(StreamConverter):
         index, item = state["index"], self.response["output"][state["index"]]
         text = "".join(state["text"])
         if state["kind"] == "reasoning":
-            part = {"type": "summary_text", "text": text}
+            part: dict = {"type": "summary_text", "text": text}
             item["summary"] = [part]
             common = {"item_id": item["id"], "output_index": index, "summary_index": 0}
             return [
@@ -585,7 +586,7 @@ class ChatToResponsesStream(StreamConverter):
     def _tool_call(self, call: dict) -> list[bytes]:
         out: list[bytes] = []
         index = call.get("index", 0)
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function = json_object(call.get("function"))
         state = self._calls.get(index)
         if state is None:
             out += self._close_open()
@@ -657,7 +658,7 @@ class ChatToResponsesStream(StreamConverter):
         for choice in data.get("choices") or []:
             if not isinstance(choice, dict):
                 continue
-            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+            delta = json_object(choice.get("delta"))
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 out += self._text("reasoning", reasoning)

@@ -11,6 +11,7 @@ import re
 import orjson
 
 from relay.convert.errors import ConversionError
+from relay.convert.shapes import json_object
 
 DEFAULT_MAX_TOKENS = 4096
 """max_tokens sent to Anthropic when an OpenAI client gave none (Anthropic requires it)."""
@@ -81,7 +82,7 @@ def openai_with_stream_usage(body: dict) -> dict:
     """A copy of an OpenAI request that always gets usage from a streaming upstream."""
     if not isinstance(body, dict) or not body.get("stream"):
         return body
-    options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
+    options = json_object(body.get("stream_options"))
     return {**body, "stream_options": {**options, "include_usage": True}}
 
 

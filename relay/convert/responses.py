@@ -9,6 +9,7 @@ import orjson
 
 from relay.convert.errors import ConversionError
 from relay.convert.requests import JSON_OBJECT_TOOL
+from relay.convert.shapes import json_array, json_object
 from relay.convert.usage import usage_from_anthropic, usage_from_openai, usage_to_anthropic, usage_to_openai
 
 ANTHROPIC_TO_OPENAI_FINISH = {
@@ -74,10 +75,10 @@ def anthropic_message_to_openai_chat(resp: dict, *, model: str) -> dict:
         elif kind == "thinking" and isinstance(block.get("thinking"), str):
             reasoning.append(block["thinking"])
         elif kind == "tool_use" and block.get("name") == JSON_OBJECT_TOOL:
-            answer = block.get("input") if isinstance(block.get("input"), dict) else {}
+            answer = json_object(block.get("input"))
             texts.append(orjson.dumps(answer).decode())  # json_object mode: the input is the answer
         elif kind == "tool_use":
-            args = block.get("input") if isinstance(block.get("input"), dict) else {}
+            args = json_object(block.get("input"))
             tool_calls.append(
                 {
                     "id": str(block.get("id") or new_id("call_")),
@@ -130,7 +131,7 @@ def openai_chat_to_anthropic_message(resp: dict, *, model: str) -> dict:
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ConversionError("upstream response is not an OpenAI chat completion")
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message = json_object(choice.get("message"))
     content: list[dict] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
@@ -143,7 +144,7 @@ def openai_chat_to_anthropic_message(resp: dict, *, model: str) -> dict:
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal and not text:
         content.append({"type": "text", "text": refusal})
-    tool_calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+    tool_calls = json_array(message.get("tool_calls"))
     for call in tool_calls:
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):

@@ -35,6 +35,7 @@ from relay.convert.responses import (
     openai_finish_reason,
     upstream_error_message,
 )
+from relay.convert.shapes import json_object
 from relay.convert.sse import OPENAI_DONE, SSEEvent, encode_sse
 from relay.convert.usage import (
     estimate_tokens,
@@ -161,7 +162,7 @@ class AnthropicToOpenAIStream(StreamConverter):
             return []
         kind = data.get("type") if isinstance(data.get("type"), str) else event.event
         if kind == "message_start":
-            message = data.get("message") if isinstance(data.get("message"), dict) else {}
+            message = json_object(data.get("message"))
             if isinstance(message.get("id"), str) and message["id"]:
                 self._id = f"chatcmpl-{message['id']}"
             self._track_usage(message.get("usage"))
@@ -172,7 +173,7 @@ class AnthropicToOpenAIStream(StreamConverter):
             return self._block_delta(data)
         if kind == "message_delta":
             self._track_usage(data.get("usage"))
-            delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
+            delta = json_object(data.get("delta"))
             if delta.get("stop_reason") is None or self._finish_reason is not None:
                 return []
             self._finish_reason = openai_finish_reason(delta["stop_reason"])
@@ -310,7 +311,7 @@ class OpenAIToAnthropicStream(StreamConverter):
         if self._started:
             return []
         self._started = True
-        message = {
+        message: dict = {
             "id": self._id,
             "type": "message",
             "role": "assistant",
@@ -405,7 +406,7 @@ class OpenAIToAnthropicStream(StreamConverter):
         return out
 
     def _tool_call(self, call: dict) -> list[bytes]:
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function = json_object(call.get("function"))
         call_id = _str(call.get("id"))
         position = call.get("index")
         if not isinstance(position, int) or isinstance(position, bool):
@@ -543,7 +544,7 @@ class AnthropicPassthroughStream(StreamConverter):
             self.completed = True
             self._terminated = True
         if kind == "error" and not _well_formed_error(data):
-            return [self._error_event(self.upstream_error)]
+            return [self._error_event(self.upstream_error or "upstream stream error")]
         # named by its type, as clients dispatch on the name; a missing type is taken from the name
         payload = event.data if isinstance(data.get("type"), str) else {**data, "type": kind}
         return [encode_sse(payload, kind)]

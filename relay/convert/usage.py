@@ -66,15 +66,18 @@ def usage_from_openai(u: dict | None) -> Usage | None:
 def usage_from_anthropic(u: dict | None) -> Usage | None:
     if not isinstance(u, dict):
         return None
-    values = {
-        "input_tokens": _get(u, "input_tokens"),
-        "output_tokens": _get(u, "output_tokens"),
-        "cache_read_tokens": _get(u, "cache_read_input_tokens"),
-        "cache_write_tokens": _get(u, "cache_creation_input_tokens"),
-    }
-    if all(v is None for v in values.values()):
+    fresh = _get(u, "input_tokens")
+    output = _get(u, "output_tokens")
+    read = _get(u, "cache_read_input_tokens")
+    write = _get(u, "cache_creation_input_tokens")
+    if fresh is None and output is None and read is None and write is None:
         return None
-    return Usage(**{k: v or 0 for k, v in values.items()})
+    return Usage(
+        input_tokens=fresh or 0,
+        output_tokens=output or 0,
+        cache_read_tokens=read or 0,
+        cache_write_tokens=write or 0,
+    )
 
 
 def merge_anthropic_usage(base: dict | None, update: dict | None) -> dict | None:

@@ -171,10 +171,8 @@ def _chosen_tool(body: dict, has_result: bool) -> tuple[dict | None, bool]:
     return tools[0], kind == "auto"
 
 
-def _positive_int(body: dict, name: str, required: bool) -> int | None:
+def _positive_int(body: dict, name: str) -> int:
     value = body.get(name)
-    if value is None and not required:
-        return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise BadRequest(f"{name}: Field required" if value is None else f"{name}: Input should be >= 1")
     return value
@@ -202,7 +200,7 @@ def build(call: Call) -> tuple[list[dict], str, str | None, dict]:
     body = call.body
     if not call.model:
         raise BadRequest("model: Field required")
-    max_tokens = _positive_int(body, "max_tokens", True)
+    max_tokens = _positive_int(body, "max_tokens")
     fresh, creation, read = analyse(call)
     last, has_result = _last_text(body["messages"])
     tool, preface = _chosen_tool(body, has_result)

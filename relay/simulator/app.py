@@ -149,9 +149,11 @@ async def upstream_view(request: web.Request) -> web.StreamResponse:
     except StreamCut:
         call.status = "cut"
         call.drop_connection(flush=True)
+        assert call.response is not None  # both faults are raised only once a response is started
         return call.response
     except StreamFailed:
         call.status = "stream_error"
+        assert call.response is not None
         return call.response
     except ConnectionResetError:
         call.status = "499"
@@ -224,6 +226,7 @@ async def _serve(call: Call, api, handler, kind, args, stats) -> web.StreamRespo
 async def _cut_body(call: Call, resp: web.Response) -> None:
     """`cut_stream` on a non-stream call: announce the whole body, send half of it, hang up."""
     body = resp.body
+    assert isinstance(body, bytes)  # handlers answer with a serialised JSON body
     out = web.StreamResponse(status=resp.status, headers=resp.headers)
     out.content_length = len(body)
     call.response = out

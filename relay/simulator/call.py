@@ -7,7 +7,7 @@ import asyncio
 import orjson
 from aiohttp import web
 
-from .config import Rule
+from .config import DEFAULT_RULE, Rule
 
 
 class BadRequest(Exception):
@@ -31,7 +31,7 @@ class Call:
         self.fmt = fmt
         self.body: dict = {}
         self.model = ""
-        self.rule: Rule | None = None
+        self.rule: Rule = DEFAULT_RULE
         self.status = "500"
         self.response: web.StreamResponse | None = None
 

@@ -384,7 +384,7 @@ async def _stream_chat(
     }
     if include_usage:
         base["usage"] = None
-    deltas = json_pieces(arguments) if tool is not None else pieces(text)
+    deltas = pieces(text) if text is not None else json_pieces(arguments)
     thoughts = pieces(reasoning) if reasoning else []
     stream = Stream(call, n * (len(deltas) + len(thoughts) + 2) + 2, STREAM_ERROR)
     await stream.start(headers())
@@ -557,7 +557,7 @@ async def rerank(call: Call) -> web.Response:
     return call.json(payload, headers=headers())
 
 
-async def completions(call: Call) -> web.Response:
+async def completions(call: Call) -> web.StreamResponse:
     """Legacy completions: one `choices[].text` per prompt, counted like chat."""
     body = call.body
     if not call.model:

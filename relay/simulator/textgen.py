@@ -74,7 +74,7 @@ def json_pieces(text: str, size: int = 12) -> list[str]:
 
 def structured_text(schema: object, prompt: str) -> str:
     """A JSON answer matching a schema (structured-output modes); a bare object when there is none."""
-    value = tool_arguments(schema, prompt) if isinstance(schema, dict) else {"answer": prompt[-60:]}
+    value: object = tool_arguments(schema, prompt) if isinstance(schema, dict) else {"answer": prompt[-60:]}
     if isinstance(schema, dict) and schema.get("type") not in (None, "object"):
         value = _value(schema, " ".join(prompt.split()[-3:]) or "example")
     return orjson.dumps(value).decode()

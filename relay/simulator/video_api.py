@@ -83,6 +83,8 @@ async def read_form(request: web.Request) -> dict:
         if isinstance(value, str):
             out[key] = value
             continue
+        if not isinstance(value, web.FileField):
+            raise BadRequest(f"Form field '{key}' is neither text nor a file.", param=key)
         data = value.file.read()
         upload = {
             "filename": value.filename,
