@@ -12,10 +12,9 @@ import secrets
 
 import aiohttp
 from django.core.cache import cache
-from django.http import StreamingHttpResponse
 
 from .errors import RelayError
-from .upstream import session, timeout
+from .upstream import relayed_body, session, timeout
 
 URL_TTL_S = 3600
 PREFIX = "relay:image:"
@@ -53,15 +52,4 @@ async def image_file(image_id: str):
     if resp.status != 200:
         resp.close()
         raise RelayError("upstream", f"The image upstream answered HTTP {resp.status}; try again.")
-
-    async def body():
-        try:
-            async for chunk in resp.content.iter_chunked(64 * 1024):
-                yield chunk
-        finally:
-            resp.close()
-
-    out = StreamingHttpResponse(body(), content_type=resp.headers.get("Content-Type", "image/png"))
-    if resp.headers.get("Content-Length"):
-        out["Content-Length"] = resp.headers["Content-Length"]
-    return out
+    return relayed_body(resp, "image/png")

@@ -6,6 +6,7 @@ import asyncio
 
 import aiohttp
 from django.conf import settings
+from django.http import StreamingHttpResponse
 
 from groups.routing import ChannelInfo
 from groups.urlsafety import safe_client_session
@@ -79,3 +80,19 @@ async def close_sessions() -> None:
     loop = asyncio.get_running_loop()
     for key in [key for key in _sessions if key[0] is loop]:
         await _sessions.pop(key).close()
+
+
+def relayed_body(resp: aiohttp.ClientResponse, default_type: str) -> StreamingHttpResponse:
+    """An upstream file (image, video, thumbnail) streamed to the client, connection closed after."""
+
+    async def body():
+        try:
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                yield chunk
+        finally:
+            resp.close()
+
+    out = StreamingHttpResponse(body(), content_type=resp.headers.get("Content-Type", default_type))
+    if resp.headers.get("Content-Length"):
+        out["Content-Length"] = resp.headers["Content-Length"]
+    return out

@@ -12,7 +12,6 @@ import aiohttp
 import orjson
 from django.conf import settings
 from django.db import transaction
-from django.http import StreamingHttpResponse
 
 from apiyi_admin.db import db_async
 
@@ -25,7 +24,7 @@ from .models import VideoJob, VideoStatus
 from .multipart import Upload
 from .planner import plan_route
 from .selectors import video_job_for_user, video_jobs_for_user
-from .upstream import headers_for, session, timeout
+from .upstream import headers_for, relayed_body, session, timeout
 
 logger = logging.getLogger("relay")
 
@@ -406,15 +405,4 @@ async def handle_video_content(request, call: Call, video_id: str):
     if resp.status != 200:
         resp.close()
         raise RelayError("upstream", f"The video upstream answered HTTP {resp.status}; try again.")
-
-    async def body():
-        try:
-            async for chunk in resp.content.iter_chunked(64 * 1024):
-                yield chunk
-        finally:
-            resp.close()
-
-    out = StreamingHttpResponse(body(), content_type=resp.headers.get("Content-Type", "video/mp4"))
-    if resp.headers.get("Content-Length"):
-        out["Content-Length"] = resp.headers["Content-Length"]
-    return out
+    return relayed_body(resp, "video/mp4")
