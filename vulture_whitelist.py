@@ -6,12 +6,12 @@ ManagementKeyScheme  # accounts/api/authentication.py
 AccountsConfig  # accounts/apps.py
 LoginThrottleBackend  # accounts/auth_backends.py
 axes_username  # accounts/signals.py
-Pagination  # apiyi_admin/api_common.py
-default_limit  # apiyi_admin/api_common.py
-max_limit  # apiyi_admin/api_common.py
-api_exception_handler  # apiyi_admin/api_common.py
-add_error_responses  # apiyi_admin/api_common.py
-SharedFileCache  # apiyi_admin/cache.py
+Pagination  # core/api.py
+default_limit  # core/api.py
+max_limit  # core/api.py
+api_exception_handler  # apiyi_admin/api_errors.py
+add_error_responses  # apiyi_admin/api_errors.py
+SharedFileCache  # core/cache.py
 PermissionsPolicyMiddleware  # apiyi_admin/security_headers.py
 BillingConfig  # billing/apps.py
 GroupsConfig  # groups/apps.py
@@ -24,10 +24,10 @@ app_configs  # tokens/checks.py (system check signature)
 target_class  # accounts/api/authentication.py
 auto_schema  # accounts/api/authentication.py
 _.auto_id  # accounts/console.py
-default_error_messages  # apiyi_admin/api_common.py
-generator  # apiyi_admin/api_common.py
-public  # apiyi_admin/api_common.py
-_.resolver_match  # apiyi_admin/lean_asgi.py
+default_error_messages  # core/api.py
+generator  # apiyi_admin/api_errors.py
+public  # apiyi_admin/api_errors.py
+_.resolver_match  # core/lean_asgi.py
 _.balance_after_micro  # billing/api/views.py
 _.pool_classes_by_scheme  # groups/urlsafety.py
 _.trust_env  # groups/urlsafety.py
@@ -62,9 +62,9 @@ bonus_micro  # billing/models.py
 SUCCESS  # billing/models.py
 PARTIAL  # billing/models.py
 usage_estimated  # billing/models.py
-METERED  # billing/pricing.py
-cache_read_usd_per_mtok  # billing/pricing.py
-cache_write_usd_per_mtok  # billing/pricing.py
+METERED  # core/pricing.py
+cache_read_usd_per_mtok  # core/pricing.py
+cache_write_usd_per_mtok  # core/pricing.py
 routing_verdict  # groups/api/filters.py
 available  # groups/api/serializers.py
 official  # groups/api/serializers.py
@@ -91,7 +91,7 @@ spent_cny  # tokens/api/serializers.py
 spent_micro  # tokens/models.py
 
 # Test hooks: reset process-wide state between tests.
-clear_memos  # apiyi_admin/cache.py
+clear_memos  # core/cache.py
 reset_cache  # groups/crypto.py
 
 # Refund: a ledger kind in DESIGN.md, exercised by tests/foundation; no caller until the ledger module.

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from apiyi_admin.http import client_ip
+from core.http import client_ip
 
 from .services import audit_record, audit_snapshot
 

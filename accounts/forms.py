@@ -70,6 +70,6 @@ class AdjustForm(forms.Form):
 
     @property
     def amount_micro(self) -> int:
-        from billing.pricing import to_micro
+        from core.pricing import to_micro
 
         return to_micro(Decimal(self.cleaned_data["amount"]))

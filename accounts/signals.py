@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from apiyi_admin.http import client_ip
+from core.http import client_ip
 
 from .services import audit_record
 

@@ -178,7 +178,7 @@ if REDIS_URL:
     CACHES = {
         "default": {
             # Falls back to per-process local memory while Redis is down (see /readyz).
-            "BACKEND": "apiyi_admin.cache.FallbackRedisCache",
+            "BACKEND": "core.cache.FallbackRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "apiyi"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -188,7 +188,7 @@ elif envbool("SHARED_FILE_CACHE", False):
     # `make demo`: relay, worker and beat share state through a folder, no server needed.
     CACHES = {
         "default": {
-            "BACKEND": "apiyi_admin.cache.SharedFileCache",
+            "BACKEND": "core.cache.SharedFileCache",
             "LOCATION": str(VAR_DIR / "cache"),
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
@@ -408,15 +408,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "apiyi_admin.api_common.KeyScope",
+        "accounts.api.permissions.KeyScope",
     ],
     # Ordering comes from each FilterSet (the console's), so one `ordering` parameter per list.
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "apiyi_admin.api_common.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
-    "EXCEPTION_HANDLER": "apiyi_admin.api_common.api_exception_handler",
+    "EXCEPTION_HANDLER": "apiyi_admin.api_errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "apiyi-admin API",
@@ -430,7 +430,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"BillingModeEnum": "tokens.models.BillingMode"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "apiyi_admin.api_common.add_error_responses",
+        "apiyi_admin.api_errors.add_error_responses",
     ],
 }
 

@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from .pricing import to_micro
+from core.pricing import to_micro
 
 
 class RechargeForm(forms.Form):

@@ -28,12 +28,10 @@ from functools import cached_property
 from django.db import connections, transaction
 from django.utils import timezone
 
+from core.pricing import MAX_AMOUNT_MICRO
 from tokens.models import Token
 
 from .models import LedgerEntry, LedgerKind, UsageRecord, UsageStatus, Wallet
-
-# Upper bound for any single money amount: ¥10,000,000.
-MAX_AMOUNT_MICRO = 10_000_000 * 1_000_000
 
 
 class BillingError(Exception):

@@ -11,10 +11,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils.translation import gettext_noop
 
+from core.pricing import ModelPrice, Usage, explain_ratio, price_call, ratio_to_official, unit_price_cny
 from groups.models import Model, TokenGroup
 from groups.selectors import effective_multiplier
 
-from .pricing import ModelPrice, Usage, explain_ratio, price_call, ratio_to_official, unit_price_cny
 from .selectors import best_bonus_percent, usd_cny_rate
 
 # Labels are msgids: the console translates them where it shows them (the API keeps English).

@@ -273,10 +273,10 @@ class CatalogModel:
 def model_catalog(*, user, query: str = "", kind: str = "") -> list[CatalogModel]:
     """Every model the user can call, with its final price in each group they may use
     (as select or fallback group), answered from the routing snapshot: no query per model."""
+    from core.pricing import ratio_to_official, unit_price_cny
     from groups import policy
     from groups.routing import get_snapshot
 
-    from .pricing import ratio_to_official, unit_price_cny
     from .quotes import UNITS
 
     snapshot = get_snapshot()

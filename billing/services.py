@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.services import audit_record, audit_snapshot, user_apply_upgrade_rules
+from core.pricing import to_micro
 
 from .ledger import BillingError, InsufficientBalance, InvalidAmount
 from .ledger import check_amount as _check_amount
@@ -26,7 +27,6 @@ from .models import (
     UsageRecord,
     Wallet,
 )
-from .pricing import to_micro
 
 
 class PaymentRefConflict(BillingError):

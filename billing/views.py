@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.console import paginate, render_list, staff_required
 from accounts.templatetags.console import yuan
+from core.pricing import BillingBasis, ModelPrice, PricingError, Usage, billing_basis, format_cny, to_micro
 from groups.models import Model, ModelKind, ModelTier
 from groups.selectors import (
     fallback_token_groups,
@@ -38,7 +39,6 @@ from .filters import LedgerEntryFilter, UsageRecordFilter
 from .forms import BonusTierForm, RateForm, RechargeForm, SpendRangeForm
 from .ledger import BillingError
 from .models import Recharge, RechargeBonusTier
-from .pricing import BillingBasis, ModelPrice, PricingError, Usage, billing_basis, format_cny, to_micro
 from .quotes import explain_price, quote_usage
 from .selectors import (
     balance_summary,

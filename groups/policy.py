@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from billing.pricing import fits_billing_mode
+from core.pricing import fits_billing_mode
 
 from .routing import ChannelInfo, ModelInfo, RoutingSnapshot, TokenGroupInfo
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeGuard
 
-from apiyi_admin.db import db_async
-from billing.pricing import ModelPrice
+from core.db import db_async
+from core.pricing import ModelPrice
 
 from .snapshot import routing_version
 

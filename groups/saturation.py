@@ -18,7 +18,7 @@ import time
 
 from django.core.cache import cache
 
-from apiyi_admin.cache import decr_floor, incr_with_ttl
+from core.cache import decr_floor, incr_with_ttl
 
 INFLIGHT_TTL = 600  # a crashed process's in-flight counts expire instead of leaking forever
 DEFAULT_COOLDOWN_S = 5.0

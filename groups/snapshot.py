@@ -2,7 +2,7 @@
 
 Every relay process keeps an in-memory snapshot of groups, channels, models and prices
 and rebuilds it when this version changes. The version itself is read from the shared
-cache at most once a second per process (`apiyi_admin.cache.memo`): a change made in
+cache at most once a second per process (`core.cache.memo`): a change made in
 another process is seen within that second, in the process that made it at once.
 """
 
@@ -10,7 +10,7 @@ import time
 
 from django.core.cache import cache
 
-from apiyi_admin.cache import memo
+from core.cache import memo
 
 ROUTING_VERSION_KEY = "routing:version"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing.pricing import BillingBasis, Charge, Usage, billing_basis, price_call
+from core.pricing import BillingBasis, Charge, Usage, billing_basis, price_call
 from groups.routing import ModelInfo
 
 from .convert.usage import estimate_tokens

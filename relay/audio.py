@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from django.http import HttpResponse
 
-from billing.pricing import Usage
+from core.pricing import Usage
 
 from . import multipart
 from .endpoints import _relay_openai_json

@@ -4,7 +4,7 @@ The cache entry (`tokens.keys.token_cache_key`) is dropped once the write commit
 services that change a token, its fallbacks or its user (user group, active flag, rate
 limit); the TTL bounds staleness of anything else. Unknown keys are cached too, so a flood of bad keys does
 not reach the database. Each process also keeps what it read for a second
-(`apiyi_admin.cache.memo`), so a warm call asks Redis nothing about its key: a key
+(`core.cache.memo`), so a warm call asks Redis nothing about its key: a key
 disabled elsewhere stops working here within that second, at once in the process
 that disabled it.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from apiyi_admin.cache import LocalMemo, memo
-from apiyi_admin.db import db_async
-from apiyi_admin.http import client_ip
+from core.cache import LocalMemo, memo
+from core.db import db_async
+from core.http import client_ip
 from tokens.keys import KEY_PREFIX, hash_key, token_cache_key
 
 from .errors import RelayError

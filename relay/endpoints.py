@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from billing.pricing import Usage
+from core.pricing import Usage
 from groups.policy import callable_models
 
 from . import multipart

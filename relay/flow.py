@@ -17,9 +17,9 @@ from typing import Any
 import aiohttp
 from django.db import DatabaseError
 
-from apiyi_admin.db import db_async, db_async_detached
 from billing.ledger import InsufficientBalance, QuotaExceeded, get_ledger
-from billing.pricing import Charge, Usage
+from core.db import db_async, db_async_detached
+from core.pricing import Charge, Usage
 from groups.policy import Reason
 from groups.routing import ChannelInfo, RoutingSnapshot
 from groups.saturation import (

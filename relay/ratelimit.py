@@ -13,7 +13,7 @@ import time
 
 from django.core.cache import cache
 
-from apiyi_admin.cache import incr_with_ttl
+from core.cache import incr_with_ttl
 from groups.saturation import counter_incr
 
 from .errors import RelayError

@@ -60,7 +60,7 @@ def video_job_apply_state(*, job_id: str, state: dict):
     """Record the upstream's view of a job; settle it once when it completes or fails."""
     from decimal import Decimal
 
-    from billing.pricing import Usage
+    from core.pricing import Usage
     from groups.routing import get_snapshot
 
     from .accounting import charge_for

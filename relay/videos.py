@@ -13,7 +13,7 @@ import orjson
 from django.conf import settings
 from django.db import transaction
 
-from apiyi_admin.db import db_async
+from core.db import db_async
 
 from . import multipart, services
 from .accounting import hold_estimate

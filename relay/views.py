@@ -15,8 +15,8 @@ import uuid
 from django.db import DatabaseError
 from django.views.decorators.csrf import csrf_exempt
 
-from apiyi_admin.db import one_call
-from apiyi_admin.lean_asgi import lean
+from core.db import one_call
+from core.lean_asgi import lean
 from groups.routing import aget_snapshot
 
 from .audio import handle_speech, handle_transcription

@@ -32,7 +32,7 @@ def _services(request):
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    from apiyi_admin.cache import clear_memos
+    from core.cache import clear_memos
 
     cache.clear()
     clear_memos()

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from billing.pricing import to_micro
+from core.pricing import to_micro
 from groups.models import TokenGroup
 from groups.selectors import fallback_token_groups, selectable_token_groups
 

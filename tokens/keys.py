@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from apiyi_admin.cache import memo
+from core.cache import memo
 
 from .models import Token
 
@@ -42,7 +42,7 @@ def _forget(keys: list[str]) -> None:
 def forget_cached_tokens(*key_hashes: str) -> None:
     """Drop the relay's cached auth entries for these keys once the write commits: in the
     shared cache, and in this process's memo (other processes drop theirs within
-    `apiyi_admin.cache.memo`'s TTL). Dropping them before the commit would let a concurrent
+    `core.cache.memo`'s TTL). Dropping them before the commit would let a concurrent
     call re-cache the old row, still the visible one, for the whole token cache TTL."""
     keys = [token_cache_key(h) for h in key_hashes]
     if keys:

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import AuditLog, ManagementKey, User
-from apiyi_admin.api_common import MoneyField, NameField
+from core.api import MoneyField, NameField
 from groups.models import UserGroup
 
 

@@ -6,13 +6,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.permissions import OPERATOR_PERMISSIONS
 from accounts.filters import AuditLogFilter, UserFilter
 from accounts.models import AuditLog, ManagementKey, User
 from accounts.services import management_key_create, management_key_revoke, user_operator_update
-from apiyi_admin.api_common import OPERATOR_PERMISSIONS, ServiceSaveMixin
-from apiyi_admin.http import client_ip
 from billing.api.serializers import AdjustBalanceSerializer, LedgerEntrySerializer
 from billing.services import wallet_adjust
+from core.api import ServiceSaveMixin
+from core.http import client_ip
 
 from .serializers import (
     AuditLogSerializer,

@@ -4,8 +4,9 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from apiyi_admin.api_common import GroupNameField, MoneyField, NameField
 from billing.models import LedgerEntry, Recharge, RechargeBonusTier, UsageRecord
+from core.api import MoneyField, NameField
+from groups.api.fields import GroupNameField
 from groups.api.serializers import PriceExplanationSerializer
 from groups.models import Model
 from tokens.models import BillingMode

@@ -8,10 +8,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apiyi_admin.api_common import OPERATOR_PERMISSIONS, ServiceSaveMixin
+from accounts.api.permissions import OPERATOR_PERMISSIONS
 from billing.filters import LedgerEntryFilter, UsageRecordFilter
 from billing.models import LedgerEntry, Recharge, RechargeBonusTier, UsageRecord
-from billing.pricing import Usage
 from billing.quotes import quote_usage
 from billing.selectors import (
     USD_CNY_RATE_KEY,
@@ -22,6 +21,8 @@ from billing.selectors import (
     usd_cny_rate,
 )
 from billing.services import bonus_tier_delete, bonus_tier_save, setting_set, wallet_recharge
+from core.api import ServiceSaveMixin
+from core.pricing import Usage
 from groups.selectors import fallback_token_groups, groups_offering, groups_serving
 from tokens.models import BillingMode, Token
 

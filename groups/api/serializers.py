@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from apiyi_admin.api_common import GroupNameField, NameField
+from core.api import NameField
 from groups.models import (
     API_FORMATS,
     Channel,
@@ -14,6 +14,8 @@ from groups.models import (
     UserGroup,
 )
 from groups.services import CHANNEL_FIELDS, MODEL_FIELDS, TOKEN_GROUP_FIELDS, USER_GROUP_FIELDS
+
+from .fields import GroupNameField
 
 # ---- explanations shared by the user catalog and price quotes ----------------------------------
 

@@ -13,10 +13,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from apiyi_admin.api_common import OPERATOR_PERMISSIONS, ServiceSaveMixin
-from billing.pricing import explain_ratio, ratio_to_official
+from accounts.api.permissions import OPERATOR_PERMISSIONS
 from billing.quotes import explain_price
 from billing.selectors import user_bonus_percent
+from core.api import ServiceSaveMixin
+from core.pricing import explain_ratio, ratio_to_official
 from groups.filters import ChannelFilter, ModelFilter, TokenGroupFilter, UserGroupFilter
 from groups.models import Channel, ChannelHealth, GroupAccess, Model, TokenGroup, UserGroup
 from groups.probes import channel_probe

@@ -5,7 +5,7 @@
   ``stream_options.include_usage`` and the requested output limit).
 - ``responses``: non-streaming bodies both ways, format-native error bodies.
 - ``streams``: stateful stream converters with one interface (see its docstring).
-- ``usage``: upstream usage → ``billing.pricing.Usage``, token estimates for holds.
+- ``usage``: upstream usage → ``core.pricing.Usage``, token estimates for holds.
 
 Unconvertible client bodies raise ``ConversionError`` (a 400 in the client's format);
 unparsable upstream event streams raise ``SSEError``.

@@ -12,7 +12,7 @@ import base64
 
 import orjson
 
-from billing.pricing import Usage
+from core.pricing import Usage
 from relay.convert.errors import ConversionError
 from relay.convert.responses import new_id, parse_tool_arguments, upstream_error_message
 from relay.convert.shapes import json_object

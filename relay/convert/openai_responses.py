@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from billing.pricing import Usage
+from core.pricing import Usage
 from relay.convert.errors import ConversionError
 from relay.convert.responses import new_id
 from relay.convert.shapes import json_array, json_object

@@ -25,7 +25,7 @@ import time
 
 import orjson
 
-from billing.pricing import Usage
+from core.pricing import Usage
 from relay.convert.requests import JSON_OBJECT_TOOL
 from relay.convert.responses import (
     anthropic_error_from,

@@ -1,6 +1,6 @@
 """Billing usage from upstream usage objects, and token estimates for holds.
 
-`billing.pricing.Usage.input_tokens` counts NON-cached input only. OpenAI's
+`core.pricing.Usage.input_tokens` counts NON-cached input only. OpenAI's
 `prompt_tokens` includes cached (and, with some gateways, cache-write) tokens, while
 Anthropic's `input_tokens` already excludes cache reads and writes.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from billing.pricing import Usage
+from core.pricing import Usage
 
 
 def _int(value) -> int | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.pricing import explain_ratio
+from core.pricing import explain_ratio
 from groups.demo import BONUS_TIERS
 from groups.demo import USD_CNY_RATE as RATE
 

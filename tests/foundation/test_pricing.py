@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.pricing import (
+from core.pricing import (
     ModelPrice,
     PricingError,
     Usage,

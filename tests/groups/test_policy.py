@@ -4,7 +4,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from billing.pricing import ModelPrice
+from core.pricing import ModelPrice
 from groups import policy
 from groups.policy import Caller, Plan, Reason, Refusal
 from groups.routing import AccessInfo, ChannelInfo, ModelInfo, RoutingSnapshot, TokenGroupInfo

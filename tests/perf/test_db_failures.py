@@ -8,9 +8,9 @@ from django.db import OperationalError, connection
 from django.test import AsyncClient
 from psycopg_pool import PoolTimeout
 
-from apiyi_admin.db import _call, _Outage, releasing
 from billing.ledger import get_ledger
 from billing.models import LedgerEntry, UsageRecord, Wallet
+from core.db import _call, _Outage, releasing
 from relay import upstream
 
 BODY = orjson.dumps(

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.test import AsyncClient
 from redis.connection import AbstractConnection
 
-from apiyi_admin.cache import memo
+from core.cache import memo
 from groups.snapshot import ROUTING_VERSION_KEY, bump_routing_version, routing_version
 from relay import upstream
 from tokens.keys import hash_key, token_cache_key

@@ -1,6 +1,6 @@
 """Django builds a cache object per ASGI request; they must share one Redis client and pool."""
 
-from apiyi_admin.cache import FallbackRedisCache
+from core.cache import FallbackRedisCache
 
 
 def _cache(location: str) -> FallbackRedisCache:

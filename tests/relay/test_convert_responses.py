@@ -4,7 +4,7 @@ import anthropic.types
 import openai.types.chat
 import pytest
 
-from billing.pricing import Usage
+from core.pricing import Usage
 from relay.convert import ConversionError
 from relay.convert.responses import (
     anthropic_error_from,

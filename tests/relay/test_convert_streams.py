@@ -9,7 +9,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 from pydantic import TypeAdapter
 
-from billing.pricing import Usage
+from core.pricing import Usage
 from relay.convert.sse import OPENAI_DONE, SSEEvent
 from relay.convert.streams import (
     AnthropicPassthroughStream,

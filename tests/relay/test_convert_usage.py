@@ -2,7 +2,7 @@
 
 import pytest
 
-from billing.pricing import Usage
+from core.pricing import Usage
 from relay.convert.usage import (
     estimate_tokens,
     merge_anthropic_usage,

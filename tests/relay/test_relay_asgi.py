@@ -1,4 +1,4 @@
-"""The lean ASGI path that serves /v1 (apiyi_admin/lean_asgi.py), through the real application.
+"""The lean ASGI path that serves /v1 (core/lean_asgi.py), through the real application.
 
 Relay views skip Django's handler (no per-request thread, no request signals, no middleware
 stack) but keep what that stack gave them: security headers, the ALLOWED_HOSTS check, the

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from billing.models import LedgerEntry, UsageRecord
-from billing.pricing import ModelPrice, Usage, price_call
+from core.pricing import ModelPrice, Usage, price_call
 from groups.models import Model
 from relay.convert.usage import estimate_tokens
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import openai
 import pytest
 
-from billing.pricing import ModelPrice, Usage, price_call
+from core.pricing import ModelPrice, Usage, price_call
 from groups.demo import USD_CNY_RATE
 from groups.models import Model
 

@@ -12,7 +12,7 @@ import pytest
 from django.db import IntegrityError, OperationalError
 from psycopg_pool import PoolTimeout
 
-from apiyi_admin.db import _Outage, db_async, one_call, releasing
+from core.db import _Outage, db_async, one_call, releasing
 
 
 def _no_connection():
@@ -124,7 +124,7 @@ def test_a_call_told_the_database_is_down_does_not_wait_for_it_later():
 @pytest.mark.parametrize("pooled", [False, True])
 def test_the_call_is_shared_by_its_units_on_other_threads(pooled):
     """`db_async` units run on other threads, each with a copy of the call's context."""
-    from apiyi_admin.db import pool_db_units
+    from core.db import pool_db_units
 
     ran = []
 

@@ -153,7 +153,7 @@ def test_redis_killed_under_concurrent_load_serves_on_local_state_and_comes_back
     /readyz says degraded, and once Redis is back the relay writes its shared state there again."""
     settings.CACHES = {
         "default": {
-            "BACKEND": "apiyi_admin.cache.FallbackRedisCache",
+            "BACKEND": "core.cache.FallbackRedisCache",
             "LOCATION": private_redis.url(),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }

@@ -5,7 +5,7 @@ import multiprocessing
 import pytest
 import redis.exceptions
 
-from apiyi_admin.cache import FallbackRedisCache, SharedFileCache, decr_floor, incr_with_ttl
+from core.cache import FallbackRedisCache, SharedFileCache, decr_floor, incr_with_ttl
 
 
 def _bump(location, n):

@@ -35,7 +35,7 @@ def test_readyz_degraded_while_redis_is_down_and_cache_keeps_working(client):
     down = f"redis://127.0.0.1:{_closed_port()}/0"
     caches = {
         "default": {
-            "BACKEND": "apiyi_admin.cache.FallbackRedisCache",
+            "BACKEND": "core.cache.FallbackRedisCache",
             "LOCATION": down,
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }

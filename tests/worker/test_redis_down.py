@@ -21,7 +21,7 @@ def test_relay_serves_on_local_state_while_redis_is_down(live):
     down = _dead_redis()
     caches = {
         "default": {
-            "BACKEND": "apiyi_admin.cache.FallbackRedisCache",
+            "BACKEND": "core.cache.FallbackRedisCache",
             "LOCATION": down,
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }

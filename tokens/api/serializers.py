@@ -2,7 +2,8 @@
 
 from rest_framework import serializers
 
-from apiyi_admin.api_common import GroupNameField, MoneyField
+from core.api import MoneyField
+from groups.api.fields import GroupNameField
 from tokens.models import BillingMode, Token
 
 

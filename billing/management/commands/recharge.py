@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import User
 from billing.ledger import BillingError
 from billing.models import Wallet
-from billing.pricing import cny_to_micro, format_cny
 from billing.services import wallet_recharge
+from core.pricing import cny_to_micro, format_cny
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.models import Wallet
-from billing.pricing import format_cny
 from billing.selectors import wallets_out_of_balance
+from core.pricing import format_cny
 
 
 class Command(BaseCommand):

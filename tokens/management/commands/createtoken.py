@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from billing.pricing import cny_to_micro
+from core.pricing import cny_to_micro
 from groups.models import TokenGroup
 from tokens.models import BillingMode
 from tokens.services import token_create

@@ -12,6 +12,8 @@ from django.utils.translation import gettext as _
 
 MICRO = Decimal(1_000_000)
 MTOK = Decimal(1_000_000)
+# Upper bound for any single money amount: ¥10,000,000.
+MAX_AMOUNT_MICRO = 10_000_000 * 1_000_000
 
 TOKEN_PRICES = ("input", "output", "cache_read", "cache_write")
 

@@ -12,7 +12,7 @@ through thread hops. Views marked with `lean` are served here instead:
   beyond is not stored, and the view answers 413 from what it got;
 - the security headers the full stack would add (SecurityMiddleware, X-Frame-Options,
   CSP, Permissions-Policy) and the ALLOWED_HOSTS check are applied in place, without threads;
-- database units (`apiyi_admin.db.db_async`) run on a shared thread pool and give their
+- database units (`core.db.db_async`) run on a shared thread pool and give their
   connection back when done, so no connection outlives its unit (no `request_finished`).
 
 Everything else (console, /api, admin, health) goes to Django's own handler unchanged.
@@ -35,7 +35,7 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
 
-from apiyi_admin.db import pool_db_units
+from core.db import pool_db_units
 
 logger = logging.getLogger("django.request")
 

@@ -108,7 +108,7 @@ def releasing(fn: Callable[..., Any], queued_at: float | None = None) -> Callabl
     return run
 
 
-# Set by `apiyi_admin.lean_asgi` for the requests it serves: they have no per-request thread,
+# Set by `core.lean_asgi` for the requests it serves: they have no per-request thread,
 # so their units run on the event loop's thread pool, not asgiref's one process-wide sync thread.
 _pooled: contextvars.ContextVar[bool] = contextvars.ContextVar("db_units_pooled", default=False)
 
