@@ -1,9 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from tokens.keys import forget_user_tokens
-
 from .admin_audit import AuditedModelAdmin
+from .events import user_access_changed
 from .models import AuditLog, User
 
 
@@ -20,7 +19,7 @@ class UserAdmin(AuditedModelAdmin, BaseUserAdmin):
         """The relay caches the user group, active flag and rate limit with each key."""
         super().save_model(request, obj, form, change)
         if change:
-            forget_user_tokens(obj.pk)
+            user_access_changed.send(sender=User, user_id=obj.pk)
 
 
 @admin.register(AuditLog)

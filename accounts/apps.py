@@ -6,4 +6,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
+        # Imported here, not at the top: the receivers load models, which needs the app registry ready.
         from . import signals  # noqa: F401

@@ -1,4 +1,4 @@
-"""Writes for accounts: users, user-group upgrades, audit entries."""
+"""Writes for accounts: users, management keys, audit entries."""
 
 from datetime import timedelta
 
@@ -8,8 +8,9 @@ from django.db.models import Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from tokens.keys import display_prefix, forget_user_tokens, generate_key, hash_key
+from core.keys import display_prefix, generate_key, hash_key
 
+from .events import user_access_changed, user_created
 from .models import AuditLog, ManagementKey, User
 
 
@@ -52,48 +53,11 @@ def audit_record(
     )
 
 
-def user_apply_upgrade_rules(*, user: User, total_recharged_micro: int) -> bool:
-    """Move the user up to the highest user group whose threshold they reached.
-
-    Never downgrades, and leaves pinned users alone. Returns whether it changed.
-    """
-    from groups.models import UserGroupUpgradeRule
-
-    if user.user_group_pinned:
-        return False
-    rule = (
-        UserGroupUpgradeRule.objects.filter(min_total_recharge_micro__lte=total_recharged_micro)
-        .select_related("user_group")
-        .order_by("-min_total_recharge_micro")
-        .first()
-    )
-    if rule is None or rule.user_group_id == user.user_group_id:
-        return False
-    current = UserGroupUpgradeRule.objects.filter(user_group_id=user.user_group_id).first()
-    if current is not None and current.min_total_recharge_micro >= rule.min_total_recharge_micro:
-        return False
-    before = user.user_group.name if user.user_group is not None else None
-    user.user_group = rule.user_group
-    user.save(update_fields=["user_group"])
-    forget_user_tokens(user.pk)
-    audit_record(
-        actor=None,
-        action="user_group.upgrade",
-        obj=user,
-        before={"user_group": before},
-        after={"user_group": rule.user_group.name},
-    )
-    return True
-
-
 @transaction.atomic
 def user_create(*, username: str, password: str | None = None, user_group=None, **extra) -> User:
-    from billing.services import wallet_get_or_create
-
     if user_group is None:
-        from groups.models import UserGroup
-
-        user_group = UserGroup.objects.filter(name="default").first()
+        # The user group model is groups' (a layer above); the foreign key names it.
+        user_group = User.user_group.field.related_model._default_manager.filter(name="default").first()
     user = User(username=username, user_group=user_group, **extra)
     if password:
         user.set_password(password)
@@ -101,7 +65,7 @@ def user_create(*, username: str, password: str | None = None, user_group=None, 
         user.set_unusable_password()
     user.full_clean(exclude=["password"])
     user.save()
-    wallet_get_or_create(user=user)
+    user_created.send(sender=User, user=user)
     return user
 
 
@@ -189,7 +153,7 @@ def user_operator_update(*, actor: User, user: User, ip: str | None = None, **fi
         setattr(user, name, value)
     user.full_clean(exclude=["password"])
     user.save()
-    forget_user_tokens(user.pk)
+    user_access_changed.send(sender=User, user_id=user.pk)
     audit_record(
         actor=actor,
         action="user.update",

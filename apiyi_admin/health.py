@@ -25,7 +25,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from groups.models import Channel
 from groups.saturation import Verdict, metrics_snapshot
+from relay.ratelimit import RATE_LIMITED_COUNT_KEY
 
 READY_CACHE_KEY = "health:ready"
 log = logging.getLogger(__name__)
@@ -106,8 +108,6 @@ class ChannelCollector:
     """Per-channel saturation state from the shared cache, read at scrape time."""
 
     def collect(self):
-        from groups.models import Channel
-
         channels = list(
             Channel.objects.values_list("id", "name", "max_concurrency", "enabled", "auto_disabled")
         )
@@ -160,8 +160,6 @@ class ChannelCollector:
 
 class RelayCollector:
     def collect(self):
-        from relay.ratelimit import RATE_LIMITED_COUNT_KEY
-
         refused = CounterMetricFamily("apiyi_rpm_limited", "Requests refused by an operator RPM limit")
         refused.add_metric([], int(cache.get(RATE_LIMITED_COUNT_KEY) or 0))
         degraded = GaugeMetricFamily(

@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "tokens",
     "billing",
     "relay",
+    # The project package is an app too, for the commands that span every app (seed_demo).
+    "apiyi_admin",
     "axes",
     "csp",
 ]

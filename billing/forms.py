@@ -1,4 +1,5 @@
-"""Console forms for prices, recharge and operator billing settings (parsing only)."""
+"""Console forms for prices, recharge, operator billing settings and the operator's user page
+(parsing only)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from core.pricing import to_micro
+from groups.models import UserGroup
 
 
 class RechargeForm(forms.Form):
@@ -77,3 +79,36 @@ class SpendRangeForm(forms.Form):
                     _("Choose a range of at most %(days)s days.") % {"days": self.MAX_DAYS}
                 )
         return data
+
+
+class AdjustForm(forms.Form):
+    amount = forms.DecimalField(
+        label=_("Amount (¥)"),
+        max_digits=14,
+        decimal_places=6,
+        help_text=_("Positive credits the wallet, negative debits it."),
+    )
+    reason = forms.CharField(
+        label=_("Reason"), max_length=255, help_text=_("Required; shown in the ledger and the audit log.")
+    )
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError(_("Enter a non-zero amount."))
+        return amount
+
+    @property
+    def amount_micro(self) -> int:
+        return to_micro(Decimal(self.cleaned_data["amount"]))
+
+
+class UserGroupForm(forms.Form):
+    user_group = forms.ModelChoiceField(
+        queryset=UserGroup.objects.all(), required=False, label=_("User group"), empty_label=_("(none)")
+    )
+    user_group_pinned = forms.BooleanField(
+        required=False,
+        label=_("Pinned"),
+        help_text=_("Recharge upgrade rules leave a pinned user group alone."),
+    )

@@ -9,7 +9,24 @@ from django.core.cache import cache
 from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
-from .models import LedgerKind, RechargeBonusTier, Setting, Wallet
+from core.pricing import ratio_to_official, unit_price_cny
+from groups import policy
+from groups.models import Model
+from groups.policy import Caller, Refusal, plan
+from groups.quotes import UNITS
+from groups.routing import get_snapshot
+from groups.selectors import offering_token_groups
+
+from .models import (
+    LedgerEntry,
+    LedgerKind,
+    Recharge,
+    RechargeBonusTier,
+    Setting,
+    UsageRecord,
+    UsageStatus,
+    Wallet,
+)
 
 DEFAULT_USD_CNY_RATE = Decimal("7.2")
 USD_CNY_RATE_KEY = "usd_cny_rate"
@@ -33,8 +50,6 @@ def best_bonus_percent() -> Decimal:
 def user_bonus_percent(*, user) -> Decimal:
     """The best bonus the customer's own recharges earned (0 without any): their real tier."""
     from django.db.models import Max
-
-    from .models import Recharge
 
     return Recharge.objects.filter(user=user).aggregate(best=Max("bonus_percent"))["best"] or Decimal(0)
 
@@ -75,8 +90,6 @@ def spend_by_day(*, user, days: int = 7) -> list[tuple]:
     from django.db.models.functions import TruncDate
     from django.utils import timezone
 
-    from .models import UsageRecord
-
     today = timezone.localdate()
     start = today - timedelta(days=days - 1)
     rows = (
@@ -99,8 +112,6 @@ def usage_by_group(*, user, days: int = 7) -> list[dict]:
 
     from django.db.models import Count
     from django.utils import timezone
-
-    from .models import UsageRecord, UsageStatus
 
     none = _("(none: refused before routing)")
     since = timezone.now() - timedelta(days=days)
@@ -144,8 +155,6 @@ def spend_report(*, user, start, end) -> dict:
     from django.db.models import Count, F
     from django.db.models.functions import TruncDate
 
-    from .models import UsageRecord
-
     rows = UsageRecord.objects.filter(user=user, created_at__date__gte=start, created_at__date__lte=end)
     per_day = dict(
         rows.annotate(day=TruncDate("created_at"))
@@ -171,20 +180,14 @@ def spend_report(*, user, start, end) -> dict:
 
 
 def recent_failures(*, user, limit: int = 5):
-    from .models import UsageRecord, UsageStatus
-
     return UsageRecord.objects.filter(user=user, status=UsageStatus.ERROR).order_by("-created_at")[:limit]
 
 
 def usage_for_user(*, user):
-    from .models import UsageRecord
-
     return UsageRecord.objects.filter(user=user).select_related("token")
 
 
 def ledger_for_user(*, user):
-    from .models import LedgerEntry
-
     return LedgerEntry.objects.filter(wallet__user=user)
 
 
@@ -273,12 +276,6 @@ class CatalogModel:
 def model_catalog(*, user, query: str = "", kind: str = "") -> list[CatalogModel]:
     """Every model the user can call, with its final price in each group they may use
     (as select or fallback group), answered from the routing snapshot: no query per model."""
-    from core.pricing import ratio_to_official, unit_price_cny
-    from groups import policy
-    from groups.routing import get_snapshot
-
-    from .quotes import UNITS
-
     snapshot = get_snapshot()
     ug = user.user_group_id
     caller = policy.Caller(user_group_id=ug, group_ids=(), billing_mode="usage_first", user_id=user.pk)
@@ -337,9 +334,6 @@ _REASON_OF_CODE = {
 
 def _record_reason(record, token) -> str:
     """The record's reason code; for older records, the structured code or today's policy verdict."""
-    from groups.policy import Caller, Refusal, plan
-    from groups.routing import get_snapshot
-
     if record.refusal_reason:
         return record.refusal_reason
     if record.error_code in _REASON_OF_CODE:
@@ -352,14 +346,11 @@ def _record_reason(record, token) -> str:
 
 def _reason_advice(reason: str, *, record, token, token_groups, user_group) -> list[dict]:
     """What to change for a routing refusal, by reason code."""
-    from groups.models import Model
-    from groups.selectors import groups_offering
-
     model_name = record.model_name
     model = Model.objects.filter(name=model_name).first()
     names = ", ".join(g.name for g in token_groups) or _("your token's groups")
     ug = str(user_group or _("none"))
-    offering = groups_offering(model_name=model_name, user_group=user_group, user=record.user)
+    offering = offering_token_groups(model_name=model_name, user_group=user_group, user=record.user)
     missing = [g for g in offering if g not in token_groups]
     if reason in ("not_offered", "unknown_model"):
         if missing:
@@ -509,8 +500,6 @@ def _reason_advice(reason: str, *, record, token, token_groups, user_group) -> l
 
 def _status_advice(*, record, token_groups, user_group) -> list[dict]:
     """Advice for failures that are not routing refusals, by status and structured error code."""
-    from groups.selectors import groups_offering
-
     status = record.http_status
     out = []
     if record.error_code == "rate_limit_exceeded":
@@ -546,7 +535,9 @@ def _status_advice(*, record, token_groups, user_group) -> list[dict]:
     elif status >= 500:
         others = [
             g.name
-            for g in groups_offering(model_name=record.model_name, user_group=user_group, user=record.user)
+            for g in offering_token_groups(
+                model_name=record.model_name, user_group=user_group, user=record.user
+            )
             if g not in token_groups
         ]
         extra = ""

@@ -13,8 +13,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
-from accounts.services import audit_record, audit_snapshot, user_apply_upgrade_rules
+from accounts.services import audit_record, audit_snapshot
 from core.pricing import to_micro
+from groups.services import user_apply_upgrade_rules
 
 from .ledger import BillingError, InsufficientBalance, InvalidAmount
 from .ledger import check_amount as _check_amount

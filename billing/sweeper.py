@@ -10,6 +10,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from groups.models import Model, ModelKind
 from tokens.models import Token
 
 from .ledger import usage_claim, wallet_move
@@ -33,8 +34,6 @@ def holds_release_stale(
     nothing. Holds of video jobs, which the worker settles when the job ends, wait
     `video_older_than_s` instead. Returns how many holds were released.
     """
-    from groups.models import Model, ModelKind
-
     now = timezone.now()
     released = LedgerEntry.objects.filter(kind=LedgerKind.RELEASE, request_id=OuterRef("request_id"))
     candidates = list(

@@ -1,10 +1,13 @@
 from django.urls import path
 
-from . import ops, views
+from . import ops, users, views
 
 app_name = "billing"
 
 urlpatterns = [
+    path("", users.dashboard, name="dashboard"),
+    path("ops/users/", users.ops_users, name="ops_users"),
+    path("ops/users/<int:pk>/", users.ops_user_detail, name="ops_user"),
     path("prices/", views.prices, name="prices"),
     path("models/", views.models_catalog, name="models"),
     path("usage/", views.usage_list, name="usage"),

@@ -25,10 +25,11 @@ from accounts.console import paginate, render_list, staff_required
 from accounts.templatetags.console import yuan
 from core.pricing import BillingBasis, ModelPrice, PricingError, Usage, billing_basis, format_cny, to_micro
 from groups.models import Model, ModelKind, ModelTier
+from groups.quotes import explain_price, quote_usage
 from groups.selectors import (
     fallback_token_groups,
-    groups_offering,
     models_by_group,
+    offering_token_groups,
     recommend_group,
     selectable_token_groups,
 )
@@ -39,9 +40,9 @@ from .filters import LedgerEntryFilter, UsageRecordFilter
 from .forms import BonusTierForm, RateForm, RechargeForm, SpendRangeForm
 from .ledger import BillingError
 from .models import Recharge, RechargeBonusTier
-from .quotes import explain_price, quote_usage
 from .selectors import (
     balance_summary,
+    best_bonus_percent,
     folded_ledger,
     ledger_for_user,
     ledger_rows,
@@ -142,7 +143,7 @@ def prices(request):
             model=model, group=group, user_group_id=ug_id, bonus_percent=bonus
         )
         context["offered"] = model.name in offered.get(group.pk, [])
-        offering = groups_offering(model_name=model.name, user_group=ug, user=user)
+        offering = offering_token_groups(model_name=model.name, user_group=ug, user=user)
         context["offering"] = offering
         context["comparison"] = [
             explain_price(model=model, group=g, user_group_id=ug_id, bonus_percent=bonus) for g in offering
@@ -153,7 +154,12 @@ def prices(request):
             basis = billing_basis(ModelPrice.of(model), mode)
             usage, label = _example_usage(model, basis)
             context["quote"] = quote_usage(
-                model=model, group=group, user_group_id=ug_id, billing_mode=mode, usage=usage
+                model=model,
+                group=group,
+                user_group_id=ug_id,
+                billing_mode=mode,
+                usage=usage,
+                bonus_percent=best_bonus_percent(),
             )
             context["quote_label"] = label
         except PricingError as exc:

@@ -6,4 +6,5 @@ class GroupsConfig(AppConfig):
     verbose_name = "Groups, channels and models"
 
     def ready(self):
+        # Imported here, not at the top: the receivers load models, which needs the app registry ready.
         from . import signals  # noqa: F401

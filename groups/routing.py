@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeGuard
 
+from django.core.exceptions import ImproperlyConfigured
+
+from accounts.models import User
 from core.db import db_async
 from core.pricing import ModelPrice
 
+from .models import Channel, ChannelModel, GroupAccess, Model, TokenGroup, UserGroup
 from .snapshot import routing_version
 
 MAX_AGE_S = 60.0
@@ -98,13 +103,21 @@ class RoutingSnapshot:
         return self.groups[group_id].multiplier
 
 
+# The USD/CNY rate is one of billing's operator settings, a layer above groups: billing hands
+# over its reader once the app registry is ready (billing/apps.py).
+_usd_cny_rate: Callable[[], Decimal] | None = None
+
+
+def read_usd_cny_rate_with(reader: Callable[[], Decimal]) -> None:
+    """Where the snapshot reads the USD/CNY rate from."""
+    global _usd_cny_rate
+    _usd_cny_rate = reader
+
+
 def build_snapshot(version: str) -> RoutingSnapshot:
     """Load the whole routing configuration in a handful of queries."""
-    from accounts.models import User
-    from billing.selectors import usd_cny_rate
-
-    from .models import Channel, ChannelModel, GroupAccess, Model, TokenGroup, UserGroup
-
+    if _usd_cny_rate is None:
+        raise ImproperlyConfigured("No USD/CNY rate reader: is the billing app installed?")
     models = {
         m.name: ModelInfo(m.pk, m.name, m.kind, m.tier, ModelPrice.of(m), m.max_output_tokens)
         for m in Model.objects.filter(enabled=True)
@@ -162,7 +175,7 @@ def build_snapshot(version: str) -> RoutingSnapshot:
             (a.user_group_id, a.token_group_id): AccessInfo(a.fallback_only, a.multiplier_override)
             for a in GroupAccess.objects.all()
         },
-        usd_cny_rate=usd_cny_rate(),
+        usd_cny_rate=_usd_cny_rate(),
         user_grants=_user_grants(
             User.extra_token_groups.through.objects.values_list("user_id", "tokengroup_id")
         ),

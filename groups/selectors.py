@@ -56,7 +56,7 @@ def models_by_group(*, group_ids) -> dict[int, list[str]]:
     return {gid: names for gid, names in out.items() if names}
 
 
-def groups_offering(
+def offering_token_groups(
     *, model_name: str, user_group: UserGroup | None, fallback: bool = True, user=None
 ) -> list[TokenGroup]:
     """Groups this user group (with `user`, plus their grants) may use (with `fallback`, also
@@ -68,7 +68,7 @@ def groups_offering(
     )
 
 
-def groups_serving(*, model_name: str) -> list[TokenGroup]:
+def serving_token_groups(*, model_name: str) -> list[TokenGroup]:
     """Every enabled token group that offers a model (operator pages, price checks)."""
     return _rows(policy.serving_groups(get_snapshot(), model_name))
 
@@ -96,8 +96,8 @@ def recommend_group(*, model, user_group: UserGroup | None) -> dict:
     offers it, plus other groups offering it as fallback candidates."""
     snapshot = get_snapshot()
     ug_id = _ug_id(user_group)
-    selectable = groups_offering(model_name=model.name, user_group=user_group, fallback=False)
-    fallbacks = groups_offering(model_name=model.name, user_group=user_group)
+    selectable = offering_token_groups(model_name=model.name, user_group=user_group, fallback=False)
+    fallbacks = offering_token_groups(model_name=model.name, user_group=user_group)
     priced = sorted(
         ((effective_multiplier(token_group=g, user_group_id=ug_id), g.sort_order, g) for g in selectable),
         key=lambda row: (row[0], row[1]),

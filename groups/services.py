@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.events import user_access_changed
+from accounts.models import User
 from accounts.services import audit_record, audit_snapshot
 
 from .models import (
@@ -23,6 +25,7 @@ from .models import (
     ModelTier,
     TokenGroup,
     UserGroup,
+    UserGroupUpgradeRule,
 )
 from .saturation import verdict_clear_auth_error
 from .urlsafety import channel_base_url_check
@@ -212,3 +215,35 @@ def channel_set_enabled(*, actor, channel: Channel, enabled: bool, reason: str =
         after={**audit_snapshot(channel), "reason": reason},
     )
     return channel
+
+
+def user_apply_upgrade_rules(*, user: User, total_recharged_micro: int) -> bool:
+    """Move the user up to the highest user group whose threshold they reached.
+
+    Never downgrades, and leaves pinned users alone. Returns whether it changed.
+    """
+    if user.user_group_pinned:
+        return False
+    rule = (
+        UserGroupUpgradeRule.objects.filter(min_total_recharge_micro__lte=total_recharged_micro)
+        .select_related("user_group")
+        .order_by("-min_total_recharge_micro")
+        .first()
+    )
+    if rule is None or rule.user_group_id == user.user_group_id:
+        return False
+    current = UserGroupUpgradeRule.objects.filter(user_group_id=user.user_group_id).first()
+    if current is not None and current.min_total_recharge_micro >= rule.min_total_recharge_micro:
+        return False
+    before = user.user_group.name if user.user_group is not None else None
+    user.user_group = rule.user_group
+    user.save(update_fields=["user_group"])
+    user_access_changed.send(sender=User, user_id=user.pk)
+    audit_record(
+        actor=None,
+        action="user_group.upgrade",
+        obj=user,
+        before={"user_group": before},
+        after={"user_group": rule.user_group.name},
+    )
+    return True

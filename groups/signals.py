@@ -7,7 +7,6 @@ routing snapshot when it sees a new version.
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from accounts.models import User
-from billing.models import Setting
 
 from .models import Channel, ChannelModel, GroupAccess, Model, TokenGroup, UserGroup
 from .snapshot import bump_routing_version
@@ -17,7 +16,7 @@ def _bump(**kwargs):
     bump_routing_version()
 
 
-for _model in (UserGroup, TokenGroup, GroupAccess, Model, Channel, ChannelModel, Setting):
+for _model in (UserGroup, TokenGroup, GroupAccess, Model, Channel, ChannelModel):
     post_save.connect(_bump, sender=_model, dispatch_uid=f"routing-save-{_model.__name__}")
     post_delete.connect(_bump, sender=_model, dispatch_uid=f"routing-delete-{_model.__name__}")
 m2m_changed.connect(_bump, sender=Channel.token_groups.through, dispatch_uid="routing-m2m")

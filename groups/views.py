@@ -1,6 +1,6 @@
 """Operator console for routing configuration: token groups, user groups, channels, models.
 
-Views parse forms and call groups.services; price previews come from billing.quotes.
+Views parse forms and call groups.services; price previews come from groups.quotes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.console import paginate, render_list, staff_required
-from billing.quotes import explain_price
 
 from .filters import ChannelFilter, ModelFilter, TokenGroupFilter, UserGroupFilter
 from .forms import AccessForm, ChannelForm, ModelForm, TokenGroupForm, UserGroupForm
@@ -31,8 +30,10 @@ from .models import (
     TokenGroup,
     UserGroup,
 )
+from .probes import channel_probe
+from .quotes import explain_price
 from .saturation import channel_state, channel_states
-from .selectors import channel_sole_routes, groups_serving, models_by_group
+from .selectors import channel_sole_routes, models_by_group, serving_token_groups
 from .services import (
     channel_save,
     channel_set_enabled,
@@ -370,8 +371,6 @@ def channel_toggle(request, pk: int):
 @require_POST
 def channel_probe_now(request, pk: int):
     """Probe one channel right away and show the verdict it produced."""
-    from .probes import channel_probe
-
     channel = get_object_or_404(Channel, pk=pk)
     outcome = channel_probe(channel_id=channel.pk)
     result = outcome.result
@@ -400,7 +399,7 @@ def models_list(request):
 
 def _preview_rows(model: Model) -> list[dict]:
     """The final price of a model in every enabled token group (base multipliers, no bonus)."""
-    offering = {g.pk for g in groups_serving(model_name=model.name)} if model.name else set()
+    offering = {g.pk for g in serving_token_groups(model_name=model.name)} if model.name else set()
     rows = []
     for group in TokenGroup.objects.filter(enabled=True):
         explanation = explain_price(model=model, group=group, user_group_id=None, bonus_percent=NO_BONUS)
@@ -418,7 +417,9 @@ def model_edit(request, pk: int | None = None):
         price_changed = model is not None and any(data[f] != getattr(model, f) for f in PRICE_FIELDS)
         if price_changed and request.POST.get("confirm") != "1":
             after = form.unsaved(model)
-            groups = groups_serving(model_name=model.name) or list(TokenGroup.objects.filter(enabled=True))
+            groups = serving_token_groups(model_name=model.name) or list(
+                TokenGroup.objects.filter(enabled=True)
+            )
             pairs = [
                 (
                     g.name,

@@ -20,7 +20,9 @@ from django.core.cache import cache
 from core.cache import LocalMemo, memo
 from core.db import db_async
 from core.http import client_ip
-from tokens.keys import KEY_PREFIX, hash_key, token_cache_key
+from core.keys import KEY_PREFIX, hash_key
+from tokens.keys import token_cache_key
+from tokens.models import Token
 
 from .errors import RelayError
 
@@ -69,8 +71,6 @@ def extract_key(request) -> str | None:
 
 
 def load_token(key_hash: str) -> TokenInfo | None:
-    from tokens.models import Token
-
     token = Token.objects.select_related("user").filter(key_hash=key_hash).first()
     if token is None:
         return None

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 
 from .accounting import charge_for, estimated_usage, hold_estimate
+from .convert import streams
 from .convert.errors import ConversionError, SSEError
 from .convert.requests import (
     anthropic_messages_to_openai_chat,
@@ -292,8 +293,6 @@ async def finish_nonstream(call: Call, chat: ChatRequest, served: Served, data: 
 
 
 def stream_converter(chat: ChatRequest, channel_kind: str):
-    from .convert import streams
-
     if chat.api_format == "openai":
         if channel_kind == "openai":
             return streams.OpenAIPassthroughStream(chat.include_usage)

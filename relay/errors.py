@@ -5,6 +5,8 @@ from __future__ import annotations
 import orjson
 from django.http import HttpResponse
 
+from .convert.gemini import gemini_error
+
 SATURATED_MESSAGE = "Current group's upstream is saturated, please try again later"
 
 # kind: (status, OpenAI type, OpenAI code, Anthropic type)
@@ -72,8 +74,6 @@ def error_body(
 ) -> dict:
     kind_status, openai_type, openai_code, anthropic_type = KINDS[kind]
     if api_format == "gemini":
-        from .convert.gemini import gemini_error
-
         return gemini_error(status or kind_status, message)
     if api_format == "anthropic":
         body = {"type": "error", "error": {"type": anthropic_type, "message": message}}

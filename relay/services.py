@@ -11,8 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.ledger import get_ledger
+from billing.models import UsageRecord, UsageStatus
+from core.pricing import Usage
+from groups.routing import get_snapshot
 
+from .accounting import charge_for
 from .convert.shapes import json_object
+from .models import VideoJob, VideoStatus
 
 # --- video jobs ---------------------------------------------------------------------------
 
@@ -21,10 +26,6 @@ VIDEO_TIMEOUT_S = 2 * 3600
 
 def video_job_create(*, call_record: dict, request_id: str, user_id: int, fields: dict):
     """Store a submitted job and its pending usage record (the hold is already taken)."""
-    from billing.models import UsageRecord, UsageStatus
-
-    from .models import VideoJob
-
     with transaction.atomic():
         job = VideoJob.objects.create(request_id=request_id, user_id=user_id, **fields)
         UsageRecord.objects.update_or_create(
@@ -59,12 +60,6 @@ def _video_usage_record(job, *, status: str, http_status: int, usage=None, charg
 def video_job_apply_state(*, job_id: str, state: dict):
     """Record the upstream's view of a job; settle it once when it completes or fails."""
     from decimal import Decimal
-
-    from core.pricing import Usage
-    from groups.routing import get_snapshot
-
-    from .accounting import charge_for
-    from .models import VideoJob, VideoStatus
 
     with transaction.atomic():
         job = VideoJob.objects.select_for_update().get(pk=job_id)
@@ -116,8 +111,6 @@ def video_job_apply_state(*, job_id: str, state: dict):
 
 def video_job_expire(*, job_id: str, reason: str = "The video job timed out."):
     """Give up on a job that never finished: release its hold, charge nothing."""
-    from .models import VideoJob, VideoStatus
-
     with transaction.atomic():
         job = VideoJob.objects.select_for_update().get(pk=job_id)
         if job.settled_at is not None:
@@ -132,8 +125,6 @@ def video_job_expire(*, job_id: str, reason: str = "The video job timed out."):
 
 def video_job_delete(*, job_id: str) -> None:
     """Hide a settled job from its owner; the row stays for billing and audit."""
-    from .models import VideoJob
-
     VideoJob.objects.filter(pk=job_id, settled_at__isnull=False).update(deleted_at=timezone.now())
 
 
@@ -144,8 +135,6 @@ def video_job_poll_claim(*, job_id: str, seq: int) -> bool:
     again; once one copy has claimed, any other finds the chain moved on and stops, so a job
     never has two chains.
     """
-    from .models import VideoJob
-
     return bool(
         VideoJob.objects.filter(pk=job_id, poll_seq=seq, settled_at__isnull=True).update(
             poll_seq=seq + 1, polled_at=timezone.now()
@@ -161,8 +150,6 @@ def video_jobs_restart_stalled(*, older_than_s: int, limit: int = 500) -> list[t
     an old chain stop at their stale seq.
     """
     from django.db.models.functions import Coalesce
-
-    from .models import VideoJob
 
     cutoff = timezone.now() - timedelta(seconds=older_than_s)
     stalled = (

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from core.db import db_async
+from groups.routing import ChannelInfo
 
 from . import multipart, services
 from .accounting import hold_estimate
@@ -24,6 +25,7 @@ from .models import VideoJob, VideoStatus
 from .multipart import Upload
 from .planner import plan_route
 from .selectors import video_job_for_user, video_jobs_for_user
+from .tasks import video_job_poll
 from .upstream import headers_for, relayed_body, session, timeout
 
 logger = logging.getLogger("relay")
@@ -72,8 +74,6 @@ def _seconds(body: dict) -> int:
 
 
 def _enqueue_poll(job_id: str) -> None:
-    from .tasks import video_job_poll
-
     try:
         video_job_poll.apply_async((job_id,), countdown=POLL_EVERY_S)
     except Exception:
@@ -347,8 +347,6 @@ async def fetch_upstream_state(job: VideoJob, channel) -> dict | None:
 
 
 def _channel_info(channel):
-    from groups.routing import ChannelInfo
-
     return ChannelInfo(
         id=channel.pk,
         name=channel.name,

@@ -210,8 +210,8 @@ def main() -> int:
 
     django.setup()
     from accounts.services import user_create
+    from apiyi_admin.demo import seed_demo
     from billing.services import wallet_recharge
-    from groups.demo import seed_demo
     from groups.models import TokenGroup, UserGroup
     from soak.ledger import wait_for_ledger
     from soak.traffic import gateway_failures

@@ -43,7 +43,7 @@ def _clean_cache():
 
 @pytest.fixture
 def demo(db):
-    from groups.demo import seed_demo
+    from apiyi_admin.demo import seed_demo
 
     return seed_demo()
 

@@ -6,4 +6,5 @@ class TokensConfig(AppConfig):
     verbose_name = "Tokens"
 
     def ready(self):
-        from . import checks  # noqa: F401
+        # Imported here, not at the top: the receivers load models, which needs the app registry ready.
+        from . import checks, signals  # noqa: F401

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from groups.models import Model
+from groups.selectors import models_by_group, token_callable_models
+
 KEY_PLACEHOLDER = "sk-your-key"
 
 
@@ -73,9 +76,6 @@ def code_examples(*, base: str, key: str | None, model: str, anthropic_model: st
 def example_models(*, token) -> tuple[str | None, str | None]:
     """A model the token can really call for the OpenAI-style examples, and one for the
     Anthropic-style examples (None when the select group does not accept that format)."""
-    from groups.models import Model
-    from groups.selectors import models_by_group, token_callable_models
-
     callable_names = token_callable_models(token=token)
     if not callable_names:
         return None, None

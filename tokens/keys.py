@@ -1,32 +1,13 @@
-"""sk- key generation and keyed hashing: the raw key is shown once, only its HMAC is stored."""
+"""The relay's cached auth entries of sk- keys, and dropping them once a write commits."""
 
-import hashlib
-import hmac
-import secrets
 from functools import partial
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
 from core.cache import memo
 
 from .models import Token
-
-KEY_PREFIX = "sk-"
-DISPLAY_PREFIX_LEN = 10
-
-
-def generate_key(prefix: str = KEY_PREFIX) -> str:
-    return prefix + secrets.token_urlsafe(36)
-
-
-def hash_key(raw_key: str) -> str:
-    return hmac.new(settings.KEY_HASH_SECRET.encode(), raw_key.encode(), hashlib.sha256).hexdigest()
-
-
-def display_prefix(raw_key: str) -> str:
-    return raw_key[:DISPLAY_PREFIX_LEN]
 
 
 def token_cache_key(key_hash: str) -> str:

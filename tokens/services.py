@@ -17,10 +17,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.services import audit_record
+from core.keys import display_prefix, generate_key, hash_key
 from groups.models import Model, TokenGroup
 from groups.selectors import fallback_token_groups, selectable_token_groups
 
-from .keys import display_prefix, forget_cached_tokens, generate_key, hash_key
+from .keys import forget_cached_tokens
 from .models import BillingMode, Token, TokenFallback
 
 MAX_QUOTA_MICRO = 10_000_000 * 1_000_000

@@ -2,7 +2,6 @@ from rest_framework import serializers
 
 from accounts.models import AuditLog, ManagementKey, User
 from core.api import MoneyField, NameField
-from groups.models import UserGroup
 
 
 class ManagementKeySerializer(serializers.ModelSerializer):
@@ -52,7 +51,10 @@ class MeSerializer(serializers.ModelSerializer):
 
 class OperatorUserSerializer(serializers.ModelSerializer):
     email = serializers.CharField(read_only=True, help_text="May be empty.")
-    user_group = NameField(queryset=UserGroup.objects.all(), allow_null=True, required=False)
+    # The user group model is groups' (a layer above); the foreign key names it.
+    user_group = NameField(
+        queryset=User.user_group.field.related_model._default_manager.all(), allow_null=True, required=False
+    )
     balance_cny = MoneyField(source="wallet.balance_micro", read_only=True, default=0)
     held_cny = MoneyField(source="wallet.held_micro", read_only=True, default=0)
     total_recharged_cny = MoneyField(source="wallet.total_recharged_micro", read_only=True, default=0)

@@ -2,7 +2,6 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -10,8 +9,6 @@ from accounts.api.permissions import OPERATOR_PERMISSIONS
 from accounts.filters import AuditLogFilter, UserFilter
 from accounts.models import AuditLog, ManagementKey, User
 from accounts.services import management_key_create, management_key_revoke, user_operator_update
-from billing.api.serializers import AdjustBalanceSerializer, LedgerEntrySerializer
-from billing.services import wallet_adjust
 from core.api import ServiceSaveMixin
 from core.http import client_ip
 
@@ -64,7 +61,9 @@ class OperatorUserViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Users: user group, pin, rate limit, active flag, balance. Staff flags are not settable."""
+    """Users: user group, pin, rate limit, active flag, balance. Staff flags are not settable.
+
+    Adjusting the balance is billing's (`billing.api.views.OperatorUserBalanceViewSet`)."""
 
     permission_classes = OPERATOR_PERMISSIONS
     serializer_class = OperatorUserSerializer
@@ -76,21 +75,6 @@ class OperatorUserViewSet(
         return user_operator_update(
             actor=self.request.user, user=instance, ip=client_ip(self.request), **data
         )
-
-    @extend_schema(request=AdjustBalanceSerializer, responses={201: LedgerEntrySerializer})
-    @action(detail=True, methods=["post"], url_path="adjust-balance")
-    def adjust_balance(self, request, pk=None):
-        """Credit (+) or debit (−) the user's wallet with a reason; never below zero. Audited."""
-        user = self.get_object()
-        body = AdjustBalanceSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        entry = wallet_adjust(
-            user=user,
-            amount_micro=body.validated_data["amount_cny"],
-            reason=body.validated_data["reason"],
-            actor=request.user,
-        )
-        return Response(LedgerEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
 
 class OperatorAuditLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -1,11 +1,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import catalog, views
 
 router = SimpleRouter()
+router.register("groups", catalog.GroupViewSet, basename="group")
+router.register("models", catalog.ModelCatalogViewSet, basename="model")
 router.register("usage", views.UsageViewSet, basename="usage")
 router.register("operator/usage", views.OperatorUsageViewSet, basename="operator-usage")
+router.register("operator/users", views.OperatorUserBalanceViewSet, basename="operator-user")
 router.register("operator/bonus-tiers", views.OperatorBonusTierViewSet, basename="operator-bonus-tier")
 
 urlpatterns = [

@@ -9,24 +9,27 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.permissions import OPERATOR_PERMISSIONS
+from accounts.models import User
 from billing.filters import LedgerEntryFilter, UsageRecordFilter
 from billing.models import LedgerEntry, Recharge, RechargeBonusTier, UsageRecord
-from billing.quotes import quote_usage
 from billing.selectors import (
     USD_CNY_RATE_KEY,
     balance_summary,
+    best_bonus_percent,
     ledger_for_user,
     usage_failure_advice,
     usage_for_user,
     usd_cny_rate,
 )
-from billing.services import bonus_tier_delete, bonus_tier_save, setting_set, wallet_recharge
+from billing.services import bonus_tier_delete, bonus_tier_save, setting_set, wallet_adjust, wallet_recharge
 from core.api import ServiceSaveMixin
 from core.pricing import Usage
-from groups.selectors import fallback_token_groups, groups_offering, groups_serving
+from groups.quotes import quote_usage
+from groups.selectors import fallback_token_groups, offering_token_groups, serving_token_groups
 from tokens.models import BillingMode, Token
 
 from .serializers import (
+    AdjustBalanceSerializer,
     BonusTierSerializer,
     LedgerEntrySerializer,
     OperatorUsageRecordSerializer,
@@ -149,10 +152,10 @@ class PriceQuoteView(APIView):
                 return _invalid("group", f"Your user group may not use the {data['group'].name} group.")
             candidates = [data["group"]]
             mode = data.get("billing_mode", BillingMode.USAGE_FIRST)
-        offering = {g.pk for g in groups_serving(model_name=model.name)}
+        offering = {g.pk for g in serving_token_groups(model_name=model.name)}
         group = next((g for g in candidates if g.pk in offering), None)
         if group is None:
-            offering = groups_offering(model_name=model.name, user_group=user.user_group, user=user)
+            offering = offering_token_groups(model_name=model.name, user_group=user.user_group, user=user)
             names = ", ".join(g.name for g in offering) or "none"
             tried = ", ".join(g.name for g in candidates)
             return _invalid(
@@ -168,7 +171,12 @@ class PriceQuoteView(APIView):
             calls=data["calls"],
         )
         quote = quote_usage(
-            model=model, group=group, user_group_id=user.user_group_id, billing_mode=mode, usage=usage
+            model=model,
+            group=group,
+            user_group_id=user.user_group_id,
+            billing_mode=mode,
+            usage=usage,
+            bonus_percent=best_bonus_percent(),
         )
         return Response(PriceQuoteSerializer({**quote, "billing_mode": mode}).data)
 
@@ -190,6 +198,28 @@ class OperatorUsageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     serializer_class = OperatorUsageRecordSerializer
     filterset_class = UsageRecordFilter
     queryset = UsageRecord.objects.select_related("user")
+
+
+class OperatorUserBalanceViewSet(viewsets.GenericViewSet):
+    """A user's wallet, for operators (the rest of the user is accounts' OperatorUserViewSet)."""
+
+    permission_classes = OPERATOR_PERMISSIONS
+    queryset = User.objects.order_by("id")
+
+    @extend_schema(request=AdjustBalanceSerializer, responses={201: LedgerEntrySerializer})
+    @action(detail=True, methods=["post"], url_path="adjust-balance")
+    def adjust_balance(self, request, pk=None):
+        """Credit (+) or debit (−) the user's wallet with a reason; never below zero. Audited."""
+        user = self.get_object()
+        body = AdjustBalanceSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        entry = wallet_adjust(
+            user=user,
+            amount_micro=body.validated_data["amount_cny"],
+            reason=body.validated_data["reason"],
+            actor=request.user,
+        )
+        return Response(LedgerEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
 
 class OperatorBonusTierViewSet(ServiceSaveMixin, viewsets.ModelViewSet):

@@ -3,8 +3,6 @@ from rest_framework.routers import SimpleRouter
 from . import views
 
 router = SimpleRouter()
-router.register("groups", views.GroupViewSet, basename="group")
-router.register("models", views.ModelCatalogViewSet, basename="model")
 router.register("operator/user-groups", views.OperatorUserGroupViewSet, basename="operator-user-group")
 router.register("operator/group-access", views.OperatorGroupAccessViewSet, basename="operator-group-access")
 router.register("operator/token-groups", views.OperatorTokenGroupViewSet, basename="operator-token-group")

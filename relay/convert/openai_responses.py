@@ -12,7 +12,7 @@ import time
 
 from core.pricing import Usage
 from relay.convert.errors import ConversionError
-from relay.convert.responses import new_id
+from relay.convert.responses import new_id, upstream_error_message
 from relay.convert.shapes import json_array, json_object
 from relay.convert.sse import SSEEvent, encode_sse
 from relay.convert.streams import StreamConverter
@@ -647,8 +647,6 @@ class ChatToResponsesStream(StreamConverter):
         if data is None:
             return []
         if "error" in data and "choices" not in data:
-            from relay.convert.responses import upstream_error_message
-
             return self._upstream_failed(
                 {"error": {"message": upstream_error_message(data) or "upstream error"}}
             )

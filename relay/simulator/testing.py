@@ -32,7 +32,7 @@ class RunningSimulator:
         self._thread = thread
 
     def base_url(self, upstream: str) -> str:
-        """What a channel's base URL for `upstream` is (the same as groups.demo.sim_base_url)."""
+        """What a channel's base URL for `upstream` is (the same as apiyi_admin.demo.sim_base_url)."""
         return f"{self.url}/u/{upstream}/v1"
 
     def _call(self, method: str, path: str, payload: object = None) -> dict:

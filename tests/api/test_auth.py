@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ManagementKey
 from accounts.services import management_key_authenticate, management_key_create, management_key_revoke
-from tokens.keys import hash_key
+from core.keys import hash_key
 from tokens.services import token_create
 
 pytestmark = pytest.mark.django_db

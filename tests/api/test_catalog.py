@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
+from apiyi_admin.demo import USD_CNY_RATE as RATE
 from billing.models import Setting
-from groups.demo import USD_CNY_RATE as RATE
 from groups.models import GroupAccess
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import AuditLog
+from apiyi_admin.demo import BONUS_TIERS, USD_CNY_RATE
 from billing.models import LedgerEntry, RechargeBonusTier, Setting
 from billing.services import wallet_recharge
-from groups.demo import BONUS_TIERS, USD_CNY_RATE
 from groups.models import Channel, GroupAccess, TokenGroup
 
 pytestmark = pytest.mark.django_db

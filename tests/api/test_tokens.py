@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tokens.keys import hash_key
+from core.keys import hash_key
 from tokens.models import Token
 from tokens.services import token_create
 

@@ -4,11 +4,11 @@ from decimal import Decimal
 
 import pytest
 
+from apiyi_admin.demo import BONUS_TIERS
+from apiyi_admin.demo import USD_CNY_RATE as RATE
 from billing.ledger import get_ledger
 from billing.models import LedgerEntry, UsageRecord
 from billing.services import wallet_recharge
-from groups.demo import BONUS_TIERS
-from groups.demo import USD_CNY_RATE as RATE
 from tokens.services import token_create
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from apiyi_admin.demo import BONUS_TIERS
+from apiyi_admin.demo import USD_CNY_RATE as RATE
 from core.pricing import explain_ratio
-from groups.demo import BONUS_TIERS
-from groups.demo import USD_CNY_RATE as RATE
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 

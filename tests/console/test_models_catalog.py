@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.test import Client
 
-from groups.demo import USD_CNY_RATE
+from apiyi_admin.demo import USD_CNY_RATE
 from groups.models import Model, TokenGroup
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.test import Client
 
-from groups.demo import USD_CNY_RATE as RATE
+from apiyi_admin.demo import USD_CNY_RATE as RATE
 
 
 def _client(user):

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.test import Client
 
-from groups.demo import USD_CNY_RATE as RATE
+from apiyi_admin.demo import USD_CNY_RATE as RATE
 from groups.models import PRICE_FIELDS
 
 CC = Decimal("0.95")  # the ClaudeCode multiplier

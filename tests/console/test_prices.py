@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.test import Client
 
-from groups.demo import USD_CNY_RATE as RATE
+from apiyi_admin.demo import USD_CNY_RATE as RATE
 
 
 def _client(user):
@@ -75,7 +75,7 @@ def test_htmx_request_gets_the_results_partial(customer):
 
 
 def test_price_explainer_uses_the_customers_own_bonus_tier(customer, outsider):
-    from groups.demo import BONUS_TIERS
+    from apiyi_admin.demo import BONUS_TIERS
 
     url = "/prices/?group=ClaudeCode&model=claude-sonnet-4-5"
     # the outsider never recharged: no bonus, and no promise that ¥100 buys more than ¥100

@@ -77,7 +77,7 @@ def test_create_keeps_fallback_order_and_shows_the_key_once(c, customer, groups)
     first = c.get(f"/tokens/{token.pk}/").content.decode()
     assert 'id="raw-key"' in first
     raw = first.split('id="raw-key" value="')[1].split('"')[0]
-    from tokens.keys import hash_key
+    from core.keys import hash_key
 
     assert hash_key(raw) == token.key_hash
     assert f"Bearer {raw}" in first  # the examples carry the real key while it is visible

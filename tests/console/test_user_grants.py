@@ -42,10 +42,10 @@ def _form_groups(user):
 
 
 def _plan_group(raw_key):
+    from core.keys import hash_key
     from groups.routing import get_snapshot
     from relay.auth import load_token
     from relay.planner import plan_route
-    from tokens.keys import hash_key
 
     plan = plan_route(
         snapshot=get_snapshot(),

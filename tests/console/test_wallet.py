@@ -4,8 +4,8 @@ from decimal import Decimal
 
 from django.test import Client
 
+from apiyi_admin.demo import BONUS_TIERS, USD_CNY_RATE
 from billing.models import LedgerEntry, LedgerKind, Recharge
-from groups.demo import BONUS_TIERS, USD_CNY_RATE
 
 Y = 1_000_000
 

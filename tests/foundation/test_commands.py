@@ -4,8 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from billing.models import Wallet
+from core.keys import hash_key
 from groups.models import Channel, Model, TokenGroup
-from tokens.keys import hash_key
 from tokens.models import Token
 
 

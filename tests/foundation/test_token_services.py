@@ -2,7 +2,8 @@ import pytest
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
-from tokens.keys import hash_key, token_cache_key
+from core.keys import hash_key
+from tokens.keys import token_cache_key
 from tokens.models import Token
 from tokens.services import token_create, token_delete, token_roll_key, token_update
 

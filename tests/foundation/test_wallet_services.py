@@ -7,12 +7,12 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from apiyi_admin.demo import BONUS_TIERS
 from billing.ledger import InsufficientBalance, InvalidAmount, QuotaExceeded, get_ledger
 from billing.models import LedgerEntry, LedgerKind, UsageRecord, Wallet
 from billing.selectors import wallets_out_of_balance
 from billing.services import PaymentRefConflict, wallet_adjust, wallet_recharge, wallet_refund
 from billing.sweeper import holds_release_stale
-from groups.demo import BONUS_TIERS
 from tokens.services import token_create
 
 Y = 1_000_000

@@ -9,9 +9,10 @@ from django.test import AsyncClient
 from redis.connection import AbstractConnection
 
 from core.cache import memo
+from core.keys import hash_key
 from groups.snapshot import ROUTING_VERSION_KEY, bump_routing_version, routing_version
 from relay import upstream
-from tokens.keys import hash_key, token_cache_key
+from tokens.keys import token_cache_key
 from tokens.models import Token
 from tokens.services import token_update
 

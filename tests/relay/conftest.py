@@ -80,7 +80,7 @@ class Live:
 
     @property
     def token(self):
-        from tokens.keys import hash_key
+        from core.keys import hash_key
         from tokens.models import Token
 
         return Token.objects.select_related("user").get(key_hash=hash_key(self.key))
@@ -112,7 +112,7 @@ class Live:
         return raw
 
     def token_of(self, raw: str):
-        from tokens.keys import hash_key
+        from core.keys import hash_key
         from tokens.models import Token
 
         return Token.objects.select_related("user__wallet").get(key_hash=hash_key(raw))
@@ -148,7 +148,7 @@ def live(simulator, relay_server, transactional_db, settings):
 
     Celery runs tasks eagerly here, so video polls queued by the relay never reach a broker."""
     from apiyi_admin.celery import app
-    from groups.demo import seed_demo
+    from apiyi_admin.demo import seed_demo
 
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True

@@ -9,8 +9,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.services import user_operator_update
+from core.keys import hash_key
 from relay.auth import _load_and_cache, ip_allowed
-from tokens.keys import hash_key, token_cache_key
+from tokens.keys import token_cache_key
 from tokens.models import Token
 from tokens.services import token_update
 

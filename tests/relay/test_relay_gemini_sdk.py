@@ -7,7 +7,7 @@ import requests
 from google import genai
 from google.genai import errors, types
 
-from groups.demo import USD_CNY_RATE
+from apiyi_admin.demo import USD_CNY_RATE
 from relay.errors import SATURATED_MESSAGE
 from tests.relay.test_relay_openai_sdk import expected_cost
 

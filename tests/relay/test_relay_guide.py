@@ -7,8 +7,8 @@ from decimal import Decimal
 import openai
 import pytest
 
+from apiyi_admin.demo import USD_CNY_RATE as RATE
 from billing.models import LedgerEntry, UsageRecord
-from groups.demo import USD_CNY_RATE as RATE
 from groups.models import Channel
 from groups.saturation import inflight_acquire
 from relay.errors import SATURATED_MESSAGE

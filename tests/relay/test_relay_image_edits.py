@@ -7,8 +7,8 @@ import openai
 import pytest
 import requests
 
+from apiyi_admin.demo import MODELS, USD_CNY_RATE
 from billing.models import UsageRecord
-from groups.demo import MODELS, USD_CNY_RATE
 from relay.simulator.openai_api import PNG
 
 pytestmark = [pytest.mark.live]

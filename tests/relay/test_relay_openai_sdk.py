@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
+from apiyi_admin.demo import USD_CNY_RATE as RATE
 from core.pricing import ModelPrice, Usage, price_call
-from groups.demo import USD_CNY_RATE as RATE
 from groups.models import Model
 
 pytestmark = [pytest.mark.live]

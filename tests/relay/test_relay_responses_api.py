@@ -5,8 +5,8 @@ from decimal import Decimal
 import openai
 import pytest
 
+from apiyi_admin.demo import USD_CNY_RATE
 from core.pricing import ModelPrice, Usage, price_call
-from groups.demo import USD_CNY_RATE
 from groups.models import Model
 
 pytestmark = [pytest.mark.live]

@@ -7,8 +7,8 @@ import openai
 import pytest
 import requests
 
+from apiyi_admin.demo import USD_CNY_RATE
 from billing.models import LedgerEntry, UsageRecord
-from groups.demo import USD_CNY_RATE
 from relay.models import VideoJob
 from relay.simulator.openai_api import PNG
 

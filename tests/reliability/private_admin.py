@@ -13,8 +13,8 @@ import sys
 
 def seed() -> dict:
     from accounts.services import user_create
+    from apiyi_admin.demo import seed_demo
     from billing.services import wallet_recharge
-    from groups.demo import seed_demo
     from groups.models import TokenGroup, UserGroup
     from tokens.services import token_create
 

@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from apiyi_admin.demo import USD_CNY_RATE as RATE
 from billing.models import LedgerEntry
-from groups.demo import USD_CNY_RATE as RATE
 from relay.models import VideoJob
 from relay.tasks import video_job_poll, video_jobs_resume
 

@@ -22,9 +22,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
 
+from apiyi_admin.demo import USD_CNY_RATE as RATE
 from billing.models import LedgerEntry, UsageRecord, Wallet
 from groups import saturation
-from groups.demo import USD_CNY_RATE as RATE
 from groups.models import Channel, ChannelHealth
 from relay.models import VideoJob
 from relay.tasks import video_job_poll

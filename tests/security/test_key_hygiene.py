@@ -140,8 +140,8 @@ def test_a_key_typed_into_the_login_form_is_not_kept(caplog, demo, client):
 
 
 def test_the_whole_run_guard_spots_key_material():
+    from core.keys import generate_key
     from tests.security.keyleak import KeyLeakHandler
-    from tokens.keys import generate_key
 
     handler = KeyLeakHandler()
     log = logging.getLogger("tests.keyleak")

@@ -75,7 +75,7 @@ def _verdict(relay_url: str, channel: str) -> str | None:
 @pytest.fixture
 def cluster(transactional_db, simulator, tmp_path):
     """Seed demo data, then start 2 relays + worker + beat against the test database."""
-    from groups.demo import seed_demo
+    from apiyi_admin.demo import seed_demo
 
     key = seed_demo()["demo_key"]
     haiku = Model.objects.create(

@@ -11,8 +11,8 @@ from django.db import transaction
 from accounts.models import User
 from billing.models import RechargeBonusTier, Setting
 from billing.services import wallet_get_or_create, wallet_recharge
-
-from .models import (
+from core.keys import hash_key
+from groups.models import (
     Channel,
     ChannelModel,
     GroupAccess,
@@ -21,6 +21,8 @@ from .models import (
     UserGroup,
     UserGroupUpgradeRule,
 )
+from tokens.models import Token
+from tokens.services import token_create
 
 USER_GROUPS = {
     "default": ("Everyone starts here.", ["standard"]),
@@ -230,10 +232,6 @@ def _user(username, password, user_group, **flags) -> User:
 
 def _demo_token(user, token_groups) -> str:
     """The demo token's raw key is kept in var/ so `make demo` can print examples every run."""
-    from tokens.keys import hash_key
-    from tokens.models import Token
-    from tokens.services import token_create
-
     path = settings.VAR_DIR / DEMO_KEY_FILE
     if path.exists():
         raw = path.read_text().strip()

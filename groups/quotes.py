@@ -12,10 +12,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.utils.translation import gettext_noop
 
 from core.pricing import ModelPrice, Usage, explain_ratio, price_call, ratio_to_official, unit_price_cny
-from groups.models import Model, TokenGroup
-from groups.selectors import effective_multiplier
 
-from .selectors import best_bonus_percent, usd_cny_rate
+from .models import Model, TokenGroup
+from .routing import get_snapshot
+from .selectors import effective_multiplier
 
 # Labels are msgids: the console translates them where it shows them (the API keeps English).
 UNITS = (
@@ -76,11 +76,13 @@ class PriceExplanation:
 
 
 def explain_price(
-    *, model: Model, group: TokenGroup, user_group_id: int | None, bonus_percent: Decimal | None = None
+    *, model: Model, group: TokenGroup, user_group_id: int | None, bonus_percent: Decimal
 ) -> PriceExplanation:
+    """At the USD/CNY rate the relay charges at (the routing snapshot's); the bonus is the
+    caller's to know (billing's recharge tiers)."""
     multiplier = effective_multiplier(token_group=group, user_group_id=user_group_id)
-    rate = usd_cny_rate()
-    bonus = best_bonus_percent() if bonus_percent is None else bonus_percent
+    rate = get_snapshot().usd_cny_rate
+    bonus = bonus_percent
     units = []
     for field, unit, label in UNITS:
         usd = getattr(model, field)
@@ -101,16 +103,23 @@ def explain_price(
 
 
 def quote_usage(
-    *, model: Model, group: TokenGroup, user_group_id: int | None, billing_mode: str, usage: Usage
+    *,
+    model: Model,
+    group: TokenGroup,
+    user_group_id: int | None,
+    billing_mode: str,
+    usage: Usage,
+    bonus_percent: Decimal,
 ) -> dict:
     """Cost of a hypothetical call, with the same explanation as the price table."""
-    multiplier = effective_multiplier(token_group=group, user_group_id=user_group_id)
+    explanation = explain_price(
+        model=model, group=group, user_group_id=user_group_id, bonus_percent=bonus_percent
+    )
     charge = price_call(
         ModelPrice.of(model),
         usage,
-        multiplier=multiplier,
-        usd_cny_rate=usd_cny_rate(),
+        multiplier=explanation.multiplier,
+        usd_cny_rate=explanation.usd_cny_rate,
         billing_mode=billing_mode,
     )
-    explanation = explain_price(model=model, group=group, user_group_id=user_group_id)
     return {**explanation.as_dict(), "charge": charge.as_dict()}

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from groups.demo import seed_demo
+from apiyi_admin.demo import seed_demo
 
 
 class Command(BaseCommand):
