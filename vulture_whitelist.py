@@ -110,5 +110,4 @@ deleted_at  # relay/models.py (filtered on by selectors)
 _.value_micro  # billing/charts.py (templates/billing/spend.html)
 _.show_label  # billing/charts.py
 _.cx  # billing/charts.py
-cooldown_remaining  # groups/saturation.py (tests/worker read the cool-down directly)
 _.help_text  # groups/forms.py (set per request so it is translated; read by templates/includes/field.html)

@@ -109,11 +109,6 @@ def cooldown_clear(channel_id: int) -> None:
     cache.delete_many([_cooldown_key(channel_id), _strikes_key(channel_id)])
 
 
-def cooldown_remaining(channel_id: int) -> float:
-    until = cache.get(_cooldown_key(channel_id))
-    return max(float(until) - time.time(), 0.0) if until else 0.0
-
-
 def verdict_set(
     channel_id: int,
     verdict: str,

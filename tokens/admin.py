@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from accounts.admin_audit import AuditedModelAdmin
+from core.http import client_ip
 from groups.models import TokenGroup
 
 from .models import Token
@@ -124,7 +125,7 @@ class TokenAdmin(AuditedModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         """The token services audit the change: they are told the operator did it."""
         form = super().get_form(request, obj, **kwargs)
-        form.actor, form.ip = request.user, request.META.get("REMOTE_ADDR")
+        form.actor, form.ip = request.user, client_ip(request)
         return form
 
     def save_model(self, request, obj, form, change):
@@ -133,7 +134,7 @@ class TokenAdmin(AuditedModelAdmin):
             messages.warning(request, f"New key (shown once, copy it now): {form.raw_key}")
 
     def delete_model(self, request, obj):
-        token_delete(token=obj, actor=request.user, ip=request.META.get("REMOTE_ADDR"))
+        token_delete(token=obj, actor=request.user, ip=client_ip(request))
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:

@@ -61,9 +61,9 @@ class OperatorUserViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Users: user group, pin, rate limit, active flag, balance. Staff flags are not settable.
+    """Users: user group, pin, rate limit, active flag, balance. Staff flags are not settable."""
 
-    Adjusting the balance is billing's (`billing.api.views.OperatorUserBalanceViewSet`)."""
+    # Adjusting the balance is billing's: billing.api.views.OperatorUserBalanceViewSet.
 
     permission_classes = OPERATOR_PERMISSIONS
     serializer_class = OperatorUserSerializer

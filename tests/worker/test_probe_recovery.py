@@ -38,7 +38,7 @@ def test_saturated_blocks_at_once_and_recovers_after_consecutive_successes(chann
     assert (outcome.previous, outcome.routing) == (Verdict.HEALTHY, Verdict.SATURATED)
     state = saturation.channel_states([channel.id])[channel.id]
     assert saturation.is_saturated(state, channel.max_concurrency)
-    assert saturation.cooldown_remaining(channel.id) > 0  # Retry-After honoured
+    assert saturation.channel_state(channel, state)["cooldown_remaining_s"] > 0  # Retry-After honoured
 
     assert probe_record(channel=channel, result=HEALTHY).routing == Verdict.SATURATED
     # a relapse resets the count

@@ -56,7 +56,8 @@ def test_429_is_saturated_with_retry_after(anthropic_channel, simulator):
     assert (outcome.result.status_code, outcome.result.retry_after_s) == (429, 7.0)
     assert outcome.routing == Verdict.SATURATED
     assert saturation.verdict_get(anthropic_channel.id)["verdict"] == Verdict.SATURATED
-    assert 5 < saturation.cooldown_remaining(anthropic_channel.id) <= 7
+    state = saturation.channel_states([anthropic_channel.id])[anthropic_channel.id]
+    assert 5 < saturation.channel_state(anthropic_channel, state)["cooldown_remaining_s"] <= 7
     row = ChannelHealth.objects.get(channel=anthropic_channel)
     assert (row.verdict, row.status_code, row.retry_after_s) == ("saturated", 429, 7.0)
     audit = AuditLog.objects.get(action="channel.verdict", object_id=str(anthropic_channel.id))
