@@ -94,7 +94,7 @@ spent_micro  # tokens/models.py
 clear_memos  # apiyi_admin/cache.py
 reset_cache  # groups/crypto.py
 
-# Refund: a ledger kind in DESIGN.md, exercised by tests/foundation; no caller until the ledger module.
+# Refund: a ledger kind in DESIGN.md, exercised by tests/billing; no caller until the ledger module.
 wallet_refund  # billing/services.py
 
 
@@ -110,5 +110,5 @@ deleted_at  # relay/models.py (filtered on by selectors)
 _.value_micro  # billing/charts.py (templates/billing/spend.html)
 _.show_label  # billing/charts.py
 _.cx  # billing/charts.py
-cooldown_remaining  # groups/saturation.py (tests/worker read the cool-down directly)
+cooldown_remaining  # groups/saturation.py (tests/groups read the cool-down directly)
 _.help_text  # groups/forms.py (set per request so it is translated; read by templates/includes/field.html)
