@@ -94,7 +94,7 @@ spent_micro  # tokens/models.py
 clear_memos  # core/cache.py
 reset_cache  # groups/crypto.py
 
-# Refund: a ledger kind in DESIGN.md, exercised by tests/foundation; no caller until the ledger module.
+# Refund: a ledger kind in DESIGN.md, exercised by tests/billing; no caller until the ledger module.
 wallet_refund  # billing/services.py
 
 

@@ -12,37 +12,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.console import paginate, render_list, staff_required
-from accounts.models import User
 
-from .filters import UsageRecordFilter
+from .filters import usage_filter
 from .models import UsageRecord, UsageStatus
-from .selectors import usage_failure_advice
-
-
-class OpsUsageFilter(UsageRecordFilter):
-    """The customer's usage filters plus the user, over every account."""
-
-    class Meta(UsageRecordFilter.Meta):
-        fields = ["user", *UsageRecordFilter.Meta.fields]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.filters["user"].label = _("User")
-
-
-def _usage_filter(request) -> OpsUsageFilter:
-    queryset = UsageRecord.objects.select_related("user", "token")
-    filt = OpsUsageFilter(request.GET, queryset=queryset)
-    fields = filt.form.fields
-    fields["user"].queryset = User.objects.order_by("username")
-    for name in ("date_from", "date_to"):
-        fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
-    return filt
+from .selectors import usage_explained
 
 
 @staff_required
 def ops_usage(request):
-    filt = _usage_filter(request)
+    filt = usage_filter(request.GET)
     context = {"filter": filt, "page": paginate(request, filt.qs)}
     return render_list(request, "ops/usage.html", context)
 
@@ -51,15 +29,7 @@ def ops_usage(request):
 def ops_lookup(request):
     """Any user's call by its X-Request-Id: who, which token, the route, the price, the reason."""
     request_id = (request.GET.get("request_id") or "").strip()[:64]
-    record = advice = None
-    if request_id:
-        record = (
-            UsageRecord.objects.select_related("user", "user__user_group", "token")
-            .filter(request_id=request_id)
-            .first()
-        )
-        if record is not None:
-            advice = usage_failure_advice(record=record)
+    record, advice = usage_explained(request_id=request_id)
     context = {"request_id": request_id, "record": record, "advice": advice}
     return render_list(request, "ops/lookup.html", context)
 

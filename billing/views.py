@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -36,7 +35,7 @@ from groups.selectors import (
 from tokens.models import Token
 
 from .charts import bar_chart
-from .filters import LedgerEntryFilter, UsageRecordFilter
+from .filters import LedgerEntryFilter, usage_filter
 from .forms import BonusTierForm, RateForm, RechargeForm, SpendRangeForm
 from .ledger import BillingError
 from .models import Recharge, RechargeBonusTier
@@ -48,6 +47,7 @@ from .selectors import (
     ledger_rows,
     model_catalog,
     spend_report,
+    usage_explained,
     usage_failure_advice,
     usage_for_user,
     usd_cny_rate,
@@ -184,32 +184,9 @@ def prices(request):
     return render_list(request, "billing/prices.html", context)
 
 
-def _usage_filter(request):
-    filt = UsageRecordFilter(request.GET, queryset=usage_for_user(user=request.user))
-    fields = filt.form.fields
-    fields["token"] = forms.TypedChoiceField(
-        required=False,
-        coerce=int,
-        empty_value=None,
-        label=_("Token"),
-        choices=[("", _("any token"))]
-        + [(t.pk, t.name) for t in Token.objects.filter(user=request.user).only("pk", "name")],
-    )
-    mine = usage_for_user(user=request.user).order_by()
-    for name, column in (("model", "model_name"), ("group", "group_name")):
-        values = sorted(v for v in mine.values_list(column, flat=True).distinct() if v)
-        fields[name] = forms.ChoiceField(
-            required=False, label=fields[name].label, choices=[("", _("any")), *[(v, v) for v in values]]
-        )
-    for name in ("date_from", "date_to"):
-        fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
-    fields["fallback_used"].widget.choices = [("", _("any")), ("true", _("yes")), ("false", _("no"))]
-    return filt
-
-
 @login_required
 def usage_list(request):
-    filt = _usage_filter(request)
+    filt = usage_filter(request.GET, user=request.user)
     context = {"filter": filt, "page": paginate(request, filt.qs)}
     return render_list(request, "billing/usage.html", context)
 
@@ -296,7 +273,7 @@ def spend(request):
 @login_required
 def usage_export(request):
     """CSV of the filtered usage log, streamed so a long history does not load into memory."""
-    filt = _usage_filter(request)
+    filt = usage_filter(request.GET, user=request.user)
     writer = csv.writer(_Echo())
 
     def rows():
@@ -334,11 +311,7 @@ def usage_export(request):
 def why(request):
     """'Why did my call fail?': a request id from X-Request-Id → its trace and what to change."""
     request_id = (request.GET.get("request_id") or "").strip()[:64]
-    record = advice = None
-    if request_id:
-        record = usage_for_user(user=request.user).filter(request_id=request_id).first()
-        if record is not None:
-            advice = usage_failure_advice(record=record)
+    record, advice = usage_explained(request_id=request_id, user=request.user)
     context = {"request_id": request_id, "record": record, "advice": advice}
     return render_list(request, "billing/why.html", context)
 

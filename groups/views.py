@@ -64,6 +64,19 @@ def _confirm(request, *, title: str, intro: str, rows: list[dict], back: str):
     return render(request, "ops/confirm.html", context)
 
 
+def _list_price(model: Model, group: TokenGroup):
+    """A model's price in a group at the group's own multiplier, before any bonus."""
+    return explain_price(model=model, group=group, user_group_id=None, bonus_percent=NO_BONUS)
+
+
+def _multiplier_change_rows(group: TokenGroup, *, before: Decimal, after: Decimal) -> list[dict]:
+    """Before/after prices of every model the group offers when its multiplier changes."""
+    before_group, after_group = copy.copy(group), copy.copy(group)
+    before_group.multiplier, after_group.multiplier = before, after
+    models = Model.objects.filter(name__in=models_by_group(group_ids=[group.pk]).get(group.pk, []))
+    return _price_rows((m.name, _list_price(m, before_group), _list_price(m, after_group)) for m in models)
+
+
 def _price_rows(pairs) -> list[dict]:
     """Before/after unit prices from (label, before explanation, after explanation) triples."""
     rows = []
@@ -109,17 +122,6 @@ def token_group_edit(request, pk: int | None = None):
         data = {f: form.cleaned_data[f] for f in TokenGroupForm.FIELDS}
         changed = group is not None and data["multiplier"] != group.multiplier
         if changed and request.POST.get("confirm") != "1":
-            after_group = copy.copy(group)
-            after_group.multiplier = data["multiplier"]
-            models = Model.objects.filter(name__in=models_by_group(group_ids=[group.pk]).get(group.pk, []))
-            pairs = [
-                (
-                    m.name,
-                    explain_price(model=m, group=group, user_group_id=None, bonus_percent=NO_BONUS),
-                    explain_price(model=m, group=after_group, user_group_id=None, bonus_percent=NO_BONUS),
-                )
-                for m in models
-            ]
             return _confirm(
                 request,
                 title=_("Change the multiplier of %(group)s?") % {"group": group.name},
@@ -131,7 +133,7 @@ def token_group_edit(request, pk: int | None = None):
                     "before": f"{group.multiplier.normalize():f}",
                     "after": f"{data['multiplier'].normalize():f}",
                 },
-                rows=_price_rows(pairs),
+                rows=_multiplier_change_rows(group, before=group.multiplier, after=data["multiplier"]),
                 back=request.path,
             )
         try:
@@ -186,18 +188,7 @@ def token_group_access(request, pk: int):
     current = GroupAccess.objects.filter(user_group=user_group, token_group=group).first()
     old = current.multiplier_override if current else None
     if override != old and request.POST.get("confirm") != "1":
-        before_group, after_group = copy.copy(group), copy.copy(group)
-        before_group.multiplier = old or group.multiplier
-        after_group.multiplier = override or group.multiplier
-        models = Model.objects.filter(name__in=models_by_group(group_ids=[group.pk]).get(group.pk, []))
-        pairs = [
-            (
-                m.name,
-                explain_price(model=m, group=before_group, user_group_id=None, bonus_percent=NO_BONUS),
-                explain_price(model=m, group=after_group, user_group_id=None, bonus_percent=NO_BONUS),
-            )
-            for m in models
-        ]
+        before, after = old or group.multiplier, override or group.multiplier
         return _confirm(
             request,
             title=_("Change what %(user_group)s pays in %(group)s?")
@@ -205,10 +196,10 @@ def token_group_access(request, pk: int):
             intro=_("Multiplier for %(user_group)s: %(before)s× → %(after)s×.")
             % {
                 "user_group": user_group.name,
-                "before": f"{before_group.multiplier.normalize():f}",
-                "after": f"{after_group.multiplier.normalize():f}",
+                "before": f"{before.normalize():f}",
+                "after": f"{after.normalize():f}",
             },
-            rows=_price_rows(pairs),
+            rows=_multiplier_change_rows(group, before=before, after=after),
             back=reverse("groups:token_group", args=[pk]),
         )
     try:
@@ -402,7 +393,7 @@ def _preview_rows(model: Model) -> list[dict]:
     offering = {g.pk for g in serving_token_groups(model_name=model.name)} if model.name else set()
     rows = []
     for group in TokenGroup.objects.filter(enabled=True):
-        explanation = explain_price(model=model, group=group, user_group_id=None, bonus_percent=NO_BONUS)
+        explanation = _list_price(model, group)
         rows.append({"group": group, "offers": group.pk in offering, "explanation": explanation})
     return rows
 
@@ -417,17 +408,8 @@ def model_edit(request, pk: int | None = None):
         price_changed = model is not None and any(data[f] != getattr(model, f) for f in PRICE_FIELDS)
         if price_changed and request.POST.get("confirm") != "1":
             after = form.unsaved(model)
-            groups = serving_token_groups(model_name=model.name) or list(
-                TokenGroup.objects.filter(enabled=True)
-            )
-            pairs = [
-                (
-                    g.name,
-                    explain_price(model=model, group=g, user_group_id=None, bonus_percent=NO_BONUS),
-                    explain_price(model=after, group=g, user_group_id=None, bonus_percent=NO_BONUS),
-                )
-                for g in groups
-            ]
+            groups = serving_token_groups(model_name=model.name) or list(TokenGroup.objects.filter(enabled=True))
+            pairs = [(g.name, _list_price(model, g), _list_price(after, g)) for g in groups]
             return _confirm(
                 request,
                 title=_("Change the prices of %(model)s?") % {"model": model.name},

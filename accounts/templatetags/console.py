@@ -151,3 +151,9 @@ def billing_basis_label(basis):
         "call": _("calls"),
     }
     return labels.get(basis, basis)
+
+
+@register.filter
+def status_badge(status):
+    """The badge class of a call's status: ok, bad for an error, warn for partial or pending."""
+    return {"success": "ok", "error": "bad"}.get(status, "warn")

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from core.api import NameField
 from groups.models import (
     API_FORMATS,
+    PRICE_FIELDS,
     Channel,
     ChannelHealth,
     GroupAccess,
@@ -64,15 +65,7 @@ class TokenGroupCatalogSerializer(serializers.Serializer):
 class OfficialPricesSerializer(serializers.ModelSerializer):
     class Meta:
         model = Model
-        fields = [
-            "input_usd_per_mtok",
-            "output_usd_per_mtok",
-            "cache_read_usd_per_mtok",
-            "cache_write_usd_per_mtok",
-            "usd_per_call",
-            "usd_per_second",
-            "usd_per_image",
-        ]
+        fields = list(PRICE_FIELDS)
         read_only_fields = fields
 
 

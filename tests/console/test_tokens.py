@@ -229,7 +229,8 @@ def test_openai_only_group_has_no_anthropic_examples(c, customer, groups):
 
     token, _ = token_create(user=customer, name="video", select_group=groups["Sora2Official"])
     page = c.get(f"/tokens/{token.pk}/").content.decode()
-    assert "model&quot;: &quot;sora-2" in page or '"model": "sora-2"' in page or "sora-2" in page
+    assert "Example model: <code>sora-2</code>" in page
+    assert "{&quot;model&quot;: &quot;sora-2&quot;" in page  # the curl example's body
     assert "ANTHROPIC_BASE_URL" not in page
     assert "does not accept the Anthropic format" in page
 

@@ -162,7 +162,7 @@ def test_channel_save_refuses_an_unsafe_base_url(demo):
         api_key="x",
         **_channel_fields(base_url="http://10.0.0.1/v1", allow_private_network=True),
     )
-    assert ok.pk
+    assert Channel.objects.get(pk=ok.pk).base_url == "http://10.0.0.1/v1"
     with pytest.raises(ValidationError):
         channel_save(actor=admin, channel=ok, allow_private_network=False)
 
