@@ -8,17 +8,14 @@ from django.http import HttpResponse
 from core.pricing import Usage
 
 from . import multipart
-from .endpoints import _relay_openai_json
+from .endpoints import OpenAISpec
 from .errors import RelayError
-from .flow import Call
+from .flow import Call, UpstreamRequest
 from .multipart import Upload
+from .pipeline import Metered, run
 from .upstream import headers_for
 
 TRANSCRIPTION_FORMATS = ("json", "verbose_json")
-
-
-def _per_call(data):
-    return Usage(calls=1), False
 
 
 def _text_field(body: dict, name: str) -> str:
@@ -28,61 +25,73 @@ def _text_field(body: dict, name: str) -> str:
     return value
 
 
-async def read_audio(response: aiohttp.ClientResponse):
-    """Non-stream accept for speech: the audio bytes and their type, or the upstream's error."""
-    raw = await response.read()
-    if response.status >= 400:
-        return ("error", response.status, raw)
-    return ("ok", response.status, {"audio": raw, "content_type": response.headers.get("Content-Type")})
+async def read_audio(response: aiohttp.ClientResponse) -> dict:
+    """Non-stream accept for speech: the audio bytes and their type."""
+    return {"audio": await response.read(), "content_type": response.headers.get("Content-Type")}
 
 
 def _render_audio(data: dict) -> HttpResponse:
     return HttpResponse(data["audio"], content_type=data["content_type"] or "audio/mpeg")
 
 
-async def handle_speech(request, call: Call, body: dict):
+class SpeechSpec(OpenAISpec):
     """POST /v1/audio/speech: `input` read aloud in `voice`; the audio passes through, billed per call."""
-    _text_field(body, "input")
-    _text_field(body, "voice")
-    return await _relay_openai_json(
-        call,
-        body,
-        path="/audio/speech",
-        family="embeddings",
-        usage_of=_per_call,
-        render=_render_audio,
-        accept=read_audio,
-        max_tokens=None,
-    )
+
+    family = "embeddings"
+    path = "/audio/speech"
+
+    def parse(self, call: Call) -> None:
+        _text_field(self.body, "input")
+        _text_field(self.body, "voice")
+        super().parse(call)
+
+    accept = staticmethod(read_audio)
+
+    def respond(self, served):
+        return _render_audio(served.result)
+
+    def usage(self, served, reply) -> Metered:
+        return Metered(Usage(calls=1))
+
+    async def deliver(self, served, reply) -> HttpResponse:
+        return reply
+
+
+async def handle_speech(request, call: Call, body: dict):
+    return await run(call, SpeechSpec(body))
+
+
+class TranscriptionSpec(OpenAISpec):
+    """POST /v1/audio/transcriptions (multipart `file`, `model`) → {"text": …}, billed per call."""
+
+    family = "embeddings"
+    path = "/audio/transcriptions"
+
+    def parse(self, call: Call) -> None:
+        form = self.body
+        upload = form.get("file")
+        if not isinstance(upload, Upload) or not upload.data:
+            raise RelayError("invalid_request", "'file' must be a non-empty file upload.", param="file")
+        response_format = form.get("response_format") or "json"
+        if response_format not in TRANSCRIPTION_FORMATS:
+            raise RelayError(
+                "invalid_request",
+                f"'response_format' must be one of {', '.join(TRANSCRIPTION_FORMATS)} on this gateway.",
+                param="response_format",
+            )
+        self.upload = upload
+        self.fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        super().parse(call)
+
+    def build(self, step, channel) -> UpstreamRequest:
+        fields = dict(self.fields, model=channel.upstream_model(self.fields["model"].strip()))
+        raw, content_type = multipart.encode(fields, {"file": self.upload})
+        headers = dict(headers_for(channel, json_body=False), **{"Content-Type": content_type})
+        return UpstreamRequest(self.path, raw, headers)
+
+    def usage(self, served, reply) -> Metered:
+        return Metered(Usage(calls=1))
 
 
 async def handle_transcription(request, call: Call, form: dict):
-    """POST /v1/audio/transcriptions (multipart `file`, `model`) → {"text": …}, billed per call."""
-    upload = form.get("file")
-    if not isinstance(upload, Upload) or not upload.data:
-        raise RelayError("invalid_request", "'file' must be a non-empty file upload.", param="file")
-    response_format = form.get("response_format") or "json"
-    if response_format not in TRANSCRIPTION_FORMATS:
-        raise RelayError(
-            "invalid_request",
-            f"'response_format' must be one of {', '.join(TRANSCRIPTION_FORMATS)} on this gateway.",
-            param="response_format",
-        )
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-
-    def build(step, channel):
-        raw, content_type = multipart.encode(
-            dict(fields, model=channel.upstream_model(fields["model"].strip())), {"file": upload}
-        )
-        headers = dict(headers_for(channel, json_body=False), **{"Content-Type": content_type})
-        return "/audio/transcriptions", raw, headers
-
-    return await _relay_openai_json(
-        call,
-        form,
-        path="/audio/transcriptions",
-        family="embeddings",
-        usage_of=_per_call,
-        build=build,
-        max_tokens=None,
-    )
+    return await run(call, TranscriptionSpec(form))

@@ -17,7 +17,7 @@ import orjson
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 
-from .accounting import charge_for, estimated_usage, hold_estimate
+from .accounting import charge_for, estimated_usage
 from .convert import streams
 from .convert.errors import ConversionError, SSEError
 from .convert.requests import (
@@ -26,16 +26,12 @@ from .convert.requests import (
     openai_wants_usage,
     openai_with_stream_usage,
 )
-from .convert.responses import (
-    anthropic_message_to_openai_chat,
-    openai_chat_to_anthropic_message,
-    upstream_error_message,
-)
+from .convert.responses import anthropic_message_to_openai_chat, openai_chat_to_anthropic_message
 from .convert.sse import SSEParser
 from .convert.usage import estimate_tokens, request_chars, usage_from_anthropic, usage_from_openai
-from .errors import RelayError, json_response
-from .flow import Call, Retry, Served
-from .planner import plan_route
+from .errors import RelayError
+from .flow import Call, Charged, Served, UpstreamRequest
+from .pipeline import Estimate, Metered, Spec, read_json, run
 from .upstream import headers_for
 
 logger = logging.getLogger("relay")
@@ -122,7 +118,7 @@ class ChatRequest:
             self._converted[kind] = out
         return self._converted[kind]
 
-    def build(self, step, channel) -> tuple[str, bytes, dict]:
+    def build(self, step, channel) -> UpstreamRequest:
         try:
             body = dict(self.upstream_body(channel.kind), model=channel.upstream_model(self.model))
         except ConversionError as exc:
@@ -130,7 +126,7 @@ class ChatRequest:
         path = UPSTREAM_PATHS[channel.kind]
         if self.beta and channel.kind == "anthropic":
             path += "?beta=true"
-        return path, orjson.dumps(body), headers_for(channel, self.client_headers)
+        return UpstreamRequest(path, orjson.dumps(body), headers_for(channel, self.client_headers))
 
     stream_content_type = "text/event-stream; charset=utf-8"
 
@@ -142,154 +138,73 @@ class ChatRequest:
         return stream_converter(self, channel_kind)
 
 
-def upstream_client_error(status: int, raw: bytes) -> RelayError:
-    """A 4xx the upstream blamed on the request itself: passed on in the client's format."""
-    message = upstream_error_message(raw) or f"The upstream rejected the request (HTTP {status})."
-    if status >= 500:
-        return RelayError("upstream", f"The upstream timed out (HTTP {status}): {message}", status=status)
-    return RelayError("invalid_request", message, status=status)
-
-
-async def read_json(response: aiohttp.ClientResponse):
-    """Non-stream accept: the whole (small) JSON answer, or a Retry for garbage."""
-    raw = await response.read()
-    if response.status >= 400:
-        return ("error", response.status, raw)
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise Retry("bad_response", response.status, "upstream answered with invalid JSON") from None
-    if not isinstance(data, dict):
-        raise Retry("bad_response", response.status, "upstream answered with a non-object")
-    return ("ok", response.status, data)
-
-
-async def first_chunk(response: aiohttp.ClientResponse):
-    """Stream accept: wait for the first bytes so a dead upstream can still fail over."""
-    if response.status >= 400:
-        return ("error", response.status, await response.read())
-    content_type = response.headers.get("Content-Type", "")
-    if "text/event-stream" not in content_type:
-        raise Retry("bad_response", response.status, f"expected an event stream, got {content_type!r}")
-    chunk = await response.content.readany()
-    if not chunk:
-        raise Retry("empty_stream", response.status)
-    return ("ok", response.status, chunk)
-
-
-async def handle_chat(
-    request, call: Call, body: dict, *, chat_type=ChatRequest, chat_format=None
-) -> HttpResponse | StreamingHttpResponse:
+class ChatSpec(Spec[dict, dict]):
     """POST /v1/chat/completions and POST /v1/messages, and the client formats built on chat.
 
     Such a format (Responses, Gemini) hands in its request already converted to a chat body in
     `chat_format` and a `chat_type` whose `answer` and `stream_converter` convert back."""
-    model = require_model(body)
-    call.model_name = model
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise RelayError("invalid_request", "'messages' must be a non-empty array.", param="messages")
-    stream = body.get("stream") is True
-    call.stream = stream
-    chat_format = chat_format or call.api_format
-    keys = ("max_completion_tokens", "max_tokens") if chat_format == "openai" else ("max_tokens",)
-    max_tokens = max_tokens_of(body, *keys)
-    call.plan = plan_route(
-        snapshot=call.snapshot, token=call.token, model_name=model, family="chat", api_format=chat_format
-    )
-    beta = request.GET.get("beta") == "true"
-    chat = chat_type(body, chat_format, request.headers, model=model, stream=stream, beta=beta)
-    prompt_chars = chat.prompt_chars
-    estimate = hold_estimate(
-        model=call.planned.model,
-        billing_mode=call.token.billing_mode,
-        multiplier=call.planned.max_multiplier,
-        usd_cny_rate=call.snapshot.usd_cny_rate,
-        prompt_chars=prompt_chars,
-        max_tokens=max_tokens,
-    )
-    await call.hold(estimate.amount_micro)
-    if stream:
-        served = await call.dispatch(build=chat.build, accept=first_chunk)
-        outcome, status, payload = served.result
-        if outcome == "error":
-            call.release(served)
-            raise upstream_client_error(status, payload)
-        return ChatStream(call, chat, served, prompt_chars).response()
-    return await detached(call, nonstream(call, chat, prompt_chars))
 
+    def __init__(self, request, call: Call, body: dict, *, chat_type=ChatRequest, chat_format=None):
+        self.request = request
+        self.body = body
+        self.chat_type = chat_type
+        self.route_format = chat_format or call.api_format
 
-async def detached(call: Call, coro):
-    """Run the upstream part so that a client leaving does not abort it: the call still
-    completes and is billed for what the upstream generated, and its hold is resolved."""
-    task = asyncio.ensure_future(_resolving(call, coro))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        call.detached = True
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        raise
+    def parse(self, call: Call) -> None:
+        body = self.body
+        self.model = call.model_name = require_model(body)
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise RelayError("invalid_request", "'messages' must be a non-empty array.", param="messages")
+        self.stream = call.stream = body.get("stream") is True
+        keys = ("max_completion_tokens", "max_tokens") if self.route_format == "openai" else ("max_tokens",)
+        self.max_tokens = max_tokens_of(body, *keys)
+        beta = self.request.GET.get("beta") == "true"
+        self.chat = self.chat_type(
+            body, self.route_format, self.request.headers, model=self.model, stream=self.stream, beta=beta
+        )
 
+    def estimate(self) -> Estimate:
+        return Estimate(prompt_chars=self.chat.prompt_chars, max_tokens=self.max_tokens)
 
-async def _resolving(call: Call, coro):
-    try:
-        return await coro
-    except Exception as exc:
-        if call.detached:
-            error = exc if isinstance(exc, RelayError) else RelayError("upstream", "The gateway failed.")
-            await call.fail(error)
-        raise
+    def build(self, step, channel) -> UpstreamRequest:
+        return self.chat.build(step, channel)
 
+    accept = staticmethod(read_json)
 
-async def nonstream(call: Call, chat: ChatRequest, prompt_chars: int) -> HttpResponse:
-    served = await call.dispatch(build=chat.build, accept=read_json)
-    call.release(served)
-    outcome, status, payload = served.result
-    if outcome == "error":
-        raise upstream_client_error(status, payload)
-    return await finish_nonstream(call, chat, served, payload, prompt_chars)
-
-
-async def finish_nonstream(call: Call, chat: ChatRequest, served: Served, data: dict, prompt_chars: int):
-    kind = served.channel.kind
-    try:
+    def respond(self, served: Served[dict]) -> dict:
+        chat, data, kind = self.chat, served.result, served.channel.kind
         if kind == chat.api_format:
             out = dict(data, model=chat.model)
         elif kind == "anthropic":
             out = anthropic_message_to_openai_chat(data, model=chat.model)
         else:
             out = openai_chat_to_anthropic_message(data, model=chat.model)
-        out = chat.answer(out)
-    except ConversionError as exc:
-        await call.settle(
-            served=served,
-            usage=None,
-            charge=None,
-            status="error",
-            http_status=502,
-            error_code="bad_response",
-            error_message=str(exc),
+        return chat.answer(out)
+
+    def usage(self, served: Served[dict], reply: dict) -> Metered:
+        data = served.result
+        usage = (
+            usage_from_anthropic(data.get("usage"))
+            if served.channel.kind == "anthropic"
+            else usage_from_openai(data.get("usage"))
         )
-        raise RelayError("upstream", f"The upstream answer could not be converted: {exc}") from None
-    usage = (
-        usage_from_anthropic(data.get("usage"))
-        if kind == "anthropic"
-        else usage_from_openai(data.get("usage"))
-    )
-    estimated = usage is None
-    if usage is None:
-        usage = estimated_usage(prompt_chars=prompt_chars, output_chars=len(orjson.dumps(out)))
-    charge = charge_for(
-        model=call.planned.model,
-        usage=usage,
-        billing_mode=call.token.billing_mode,
-        multiplier=served.step.multiplier,
-        usd_cny_rate=call.snapshot.usd_cny_rate,
-    )
-    await call.settle(
-        served=served, usage=usage, charge=charge, status="success", http_status=200, estimated=estimated
-    )
-    return json_response(out)
+        if usage is None:
+            guess = estimated_usage(
+                prompt_chars=self.chat.prompt_chars, output_chars=len(orjson.dumps(reply))
+            )
+            return Metered(guess, estimated=True)
+        return Metered(usage)
+
+    def stream_response(self, call: Call, served: Served[bytes]) -> StreamingHttpResponse:
+        return ChatStream(call, self.chat, served, self.chat.prompt_chars).response()
+
+
+async def handle_chat(
+    request, call: Call, body: dict, *, chat_type=ChatRequest, chat_format=None
+) -> HttpResponse | StreamingHttpResponse:
+    """POST /v1/chat/completions and POST /v1/messages (and Responses, Gemini text): see `ChatSpec`."""
+    return await run(call, ChatSpec(request, call, body, chat_type=chat_type, chat_format=chat_format))
 
 
 def stream_converter(chat: ChatRequest, channel_kind: str):
@@ -336,7 +251,7 @@ class ChatStream:
     Django closes the response.
     """
 
-    def __init__(self, call: Call, chat: StreamSource, served: Served, prompt_chars: int):
+    def __init__(self, call: Call, chat: StreamSource, served: Served[bytes], prompt_chars: int):
         self.call = call
         self.chat = chat
         self.served = served
@@ -346,7 +261,6 @@ class ChatStream:
         self.status = "success"
         self.error = ""
         self.malformed = False
-        self._finished = False
 
     def response(self) -> StreamingHttpResponse:
         resp = SettlingStreamingResponse(self, content_type=self.chat.stream_content_type)
@@ -368,7 +282,7 @@ class ChatStream:
         response = self.served.response
         try:
             try:
-                for part in self._events(self.served.result[2]):
+                for part in self._events(self.served.result):
                     yield part
                 deadline = self.call.started + settings.RELAY_MAX_CALL_SECONDS
                 while not self.malformed:
@@ -412,11 +326,10 @@ class ChatStream:
             await self.finish()
 
     async def finish(self) -> None:
-        """Release the channel and settle for what the upstream produced: once."""
-        if self._finished:
+        """Release the channel and settle for what the upstream produced, through `Call.finish`."""
+        self.served.close()
+        if self.call.outcome is not None:
             return
-        self._finished = True
-        self.call.release(self.served)
         usage = self.converter.usage
         complete = self.status == "success" and self.converter.completed and usage is not None
         if not complete:
@@ -439,24 +352,25 @@ class ChatStream:
             usd_cny_rate=self.call.snapshot.usd_cny_rate,
         )
         try:
-            await self.call.settle(
-                served=self.served,
-                usage=usage,
-                charge=charge,
-                status="success" if complete else "partial",
-                http_status=200,
-                estimated=not complete,
-                error_code=""
-                if complete
-                else ("client_disconnected" if "client" in self.error else "stream_cut"),
-                error_message=self.error,
+            await self.call.finish(
+                Charged(
+                    self.served,
+                    usage,
+                    charge,
+                    estimated=not complete,
+                    status="success" if complete else "partial",
+                    error_code=""
+                    if complete
+                    else ("client_disconnected" if "client" in self.error else "stream_cut"),
+                    error_message=self.error,
+                )
             )
         except Exception:
             logger.exception("settling stream %s failed", self.call.request_id)
 
     def _close_from_django(self) -> None:
         """Django closes the response in a worker thread: settle if the body never ran."""
-        if not self._finished:
+        if self.call.outcome is None:
             from asgiref.sync import async_to_sync
 
             async_to_sync(self.finish)()

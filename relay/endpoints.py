@@ -1,33 +1,28 @@
-"""Smaller endpoints: models list, count_tokens, embeddings, image generation and edits, rerank."""
+"""Smaller endpoints: models list, count_tokens, embeddings, image generation and edits, rerank,
+completions. Those that call an upstream are a `Spec` each, run by `relay.pipeline.run`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
+from django.http import HttpResponse, StreamingHttpResponse
 
 from core.pricing import Usage
 from groups.policy import callable_models
 
 from . import multipart
-from .accounting import charge_for, estimated_usage, hold_estimate
-from .chat import (
-    ChatRequest,
-    ChatStream,
-    detached,
-    first_chunk,
-    max_tokens_of,
-    read_json,
-    require_model,
-    upstream_client_error,
-)
-from .convert.errors import ConversionError
+from .accounting import estimated_usage
+from .chat import ChatRequest, ChatStream, max_tokens_of, require_model
 from .convert.requests import openai_wants_usage, openai_with_stream_usage
 from .convert.shapes import json_array
 from .convert.streams import OpenAIPassthroughStream
 from .convert.usage import estimate_tokens, request_chars, usage_from_openai
 from .errors import RelayError, json_response
-from .flow import Call
+from .flow import Call, Served, UpstreamRequest
 from .images import hide_upstream_urls
 from .multipart import Upload
+from .pipeline import Estimate, Metered, Spec, read_json, run
 from .planner import plan_route
 from .upstream import headers_for
 
@@ -82,234 +77,226 @@ async def handle_count_tokens(request, call: Call, body: dict):
     return json_response({"input_tokens": estimate_tokens(request_chars(body))})
 
 
-def _simple_build(path: str, body: dict, model: str):
-    def build(step, channel):
-        payload = dict(body, model=channel.upstream_model(model))
-        return path, orjson.dumps(payload), headers_for(channel)
+class OpenAISpec(Spec[dict, dict]):
+    """An OpenAI JSON endpoint: the body goes upstream as it came, but for the channel's model
+    name, and its JSON answer comes back with the client's model name."""
 
-    return build
+    path = ""
+
+    def __init__(self, body: dict):
+        self.body = body
+
+    def parse(self, call: Call) -> None:
+        self.model = call.model_name = require_model(self.body)
+
+    def estimate(self) -> Estimate:
+        return Estimate()
+
+    def build(self, step, channel) -> UpstreamRequest:
+        payload = dict(self.body, model=channel.upstream_model(self.model))
+        return UpstreamRequest(self.path, orjson.dumps(payload), headers_for(channel))
+
+    accept = staticmethod(read_json)
+
+    def respond(self, served: Served[dict]) -> dict:
+        return served.result
+
+    async def deliver(self, served, reply) -> HttpResponse:
+        return json_response(dict(reply, model=self.model) if "model" in reply else reply)
 
 
-async def _plan_and_hold(call: Call, body: dict, family: str, **hold_kwargs) -> str:
-    """The call's route through the key's groups and its hold; the requested model name."""
-    model = require_model(body)
-    call.model_name = model
-    call.plan = plan_route(
-        snapshot=call.snapshot, token=call.token, model_name=model, family=family, api_format="openai"
-    )
-    estimate = hold_estimate(
-        model=call.plan.model,
-        billing_mode=call.token.billing_mode,
-        multiplier=call.plan.max_multiplier,
-        usd_cny_rate=call.snapshot.usd_cny_rate,
-        **hold_kwargs,
-    )
-    await call.hold(estimate.amount_micro)
-    return model
+class EmbeddingsSpec(OpenAISpec):
+    family = "embeddings"
+    path = "/embeddings"
 
-
-async def _relay_openai_json(
-    call: Call,
-    body: dict,
-    *,
-    path: str,
-    family: str,
-    usage_of,
-    render=None,
-    finish=None,
-    build=None,
-    accept=read_json,
-    **hold_kwargs,
-):
-    """Plan, hold, dispatch and settle one OpenAI JSON call. `render` turns the upstream answer
-    into another client format's response before settling (a conversion error charges nothing);
-    otherwise `finish` may rewrite the OpenAI answer (e.g. hide upstream URLs) once settled.
-    `build` and `accept` replace the JSON request and answer (multipart uploads, audio bytes)."""
-    model = await _plan_and_hold(call, body, family, **hold_kwargs)
-
-    async def run():
-        served = await call.dispatch(build=build or _simple_build(path, body, model), accept=accept)
-        call.release(served)
-        outcome, status, data = served.result
-        if outcome == "error":
-            raise upstream_client_error(status, data)
-        try:
-            response = render(data) if render is not None else None
-        except ConversionError as exc:
-            raise RelayError("upstream", f"The upstream answer could not be converted: {exc}") from None
-        usage, estimated = usage_of(data)
-        charge = charge_for(
-            model=call.planned.model,
-            usage=usage,
-            billing_mode=call.token.billing_mode,
-            multiplier=served.step.multiplier,
-            usd_cny_rate=call.snapshot.usd_cny_rate,
+    def parse(self, call: Call) -> None:
+        body = self.body
+        if "input" not in body:
+            raise RelayError("invalid_request", "'input' is required.", param="input")
+        self.prompt_chars = (
+            request_chars({"input": body["input"]})
+            if not isinstance(body["input"], list)
+            or not (body["input"] and isinstance(body["input"][0], int))
+            else len(body["input"]) * 4
         )
-        await call.settle(
-            served=served, usage=usage, charge=charge, status="success", http_status=200, estimated=estimated
-        )
-        if response is None:
-            if finish is not None:
-                data = await finish(data, served.channel)
-            response = json_response(dict(data, model=model) if "model" in data else data)
-        return response
+        super().parse(call)
 
-    return await detached(call, run())
+    def estimate(self) -> Estimate:
+        return Estimate(prompt_chars=self.prompt_chars)
+
+    def usage(self, served, reply) -> Metered:
+        usage = usage_from_openai(served.result.get("usage"))
+        if usage is None:
+            return Metered(estimated_usage(prompt_chars=self.prompt_chars, output_chars=0), estimated=True)
+        return Metered(usage)
 
 
 async def handle_embeddings(request, call: Call, body: dict):
-    if "input" not in body:
-        raise RelayError("invalid_request", "'input' is required.", param="input")
-    prompt_chars = (
-        request_chars({"input": body["input"]})
-        if not isinstance(body["input"], list) or not (body["input"] and isinstance(body["input"][0], int))
-        else len(body["input"]) * 4
-    )
-
-    def usage_of(data):
-        usage = usage_from_openai(data.get("usage"))
-        if usage is None:
-            return estimated_usage(prompt_chars=prompt_chars, output_chars=0), True
-        return usage, False
-
-    return await _relay_openai_json(
-        call,
-        body,
-        path="/embeddings",
-        family="embeddings",
-        usage_of=usage_of,
-        prompt_chars=prompt_chars,
-        max_tokens=None,
-    )
+    return await run(call, EmbeddingsSpec(body))
 
 
-async def handle_images(
-    request, call: Call, body: dict, *, render=None, path="/images/generations", build=None
-):
-    if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
-        raise RelayError("invalid_request", "'prompt' must be a non-empty string.", param="prompt")
-    n = body.get("n", 1)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_IMAGES:
-        raise RelayError("invalid_request", f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n")
+class ImagesSpec(OpenAISpec):
+    """Image generation, billed per image; image URLs in the answer point at the relay.
 
-    def usage_of(data):
-        images = data.get("data")
-        count = len(images) if isinstance(images, list) else n
-        return Usage(images=count, calls=max(count, 1)), not isinstance(images, list)
+    `render` answers in another client format instead (Gemini's image models)."""
 
-    async def finish(data, channel):
-        return await hide_upstream_urls(request, data, channel)
+    family = "images"
+    path = "/images/generations"
 
-    return await _relay_openai_json(
-        call,
-        body,
-        path=path,
-        family="images",
-        usage_of=usage_of,
-        render=render,
-        finish=finish,
-        build=build,
-        images=n,
-    )
+    def __init__(self, request, body: dict, *, render: Callable[[dict], HttpResponse] | None = None):
+        super().__init__(body)
+        self.request = request
+        self.render = render
+
+    def parse(self, call: Call) -> None:
+        body = self.body
+        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
+            raise RelayError("invalid_request", "'prompt' must be a non-empty string.", param="prompt")
+        n = body.get("n", 1)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_IMAGES:
+            raise RelayError(
+                "invalid_request", f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n"
+            )
+        self.n = n
+        super().parse(call)
+
+    def estimate(self) -> Estimate:
+        return Estimate(images=self.n)
+
+    def respond(self, served):
+        return self.render(served.result) if self.render is not None else served.result
+
+    def usage(self, served, reply) -> Metered:
+        images = served.result.get("data")
+        count = len(images) if isinstance(images, list) else self.n
+        return Metered(Usage(images=count, calls=max(count, 1)), estimated=not isinstance(images, list))
+
+    async def deliver(self, served, reply) -> HttpResponse:
+        if self.render is not None:
+            return reply
+        return await super().deliver(served, await hide_upstream_urls(self.request, reply, served.channel))
+
+
+async def handle_images(request, call: Call, body: dict, *, render=None):
+    return await run(call, ImagesSpec(request, body, render=render))
+
+
+class ImageEditSpec(ImagesSpec):
+    """POST /v1/images/edits (multipart `image` or `image[]`, optional `mask`): the uploads go
+    upstream intact; routed, billed and answered like generations."""
+
+    path = "/images/edits"
+
+    def __init__(self, request, form: dict):
+        super().__init__(request, {})
+        self.form = form
+
+    def parse(self, call: Call) -> None:
+        form = self.form
+        images = form.get("image", form.get("image[]"))
+        images = images if isinstance(images, list) else [images]
+        if not all(isinstance(i, Upload) and i.data for i in images):
+            raise RelayError(
+                "invalid_request", "'image' must be one or more non-empty image files.", param="image"
+            )
+        mask = form.get("mask")
+        if mask is not None and not (isinstance(mask, Upload) and mask.data):
+            raise RelayError("invalid_request", "'mask' must be a non-empty image file.", param="mask")
+        self.fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            n = int(self.fields.get("n") or 1)
+        except ValueError:
+            raise RelayError(
+                "invalid_request", f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n"
+            ) from None
+        self.files: dict[str, Upload | list[Upload]] = (
+            {"image": images[0]} if len(images) == 1 else {"image[]": images}
+        )
+        if mask is not None:
+            self.files["mask"] = mask
+        self.body = dict(self.fields, n=n)
+        super().parse(call)
+
+    def build(self, step, channel) -> UpstreamRequest:
+        raw, content_type = multipart.encode(
+            dict(self.fields, model=channel.upstream_model(self.fields["model"].strip())), self.files
+        )
+        headers = dict(headers_for(channel, json_body=False), **{"Content-Type": content_type})
+        return UpstreamRequest(self.path, raw, headers)
 
 
 async def handle_image_edit(request, call: Call, form: dict):
-    """POST /v1/images/edits (multipart `image` or `image[]`, optional `mask`): the uploads go
-    upstream intact; routed, billed and answered like generations."""
-    images = form.get("image", form.get("image[]"))
-    images = images if isinstance(images, list) else [images]
-    if not all(isinstance(i, Upload) and i.data for i in images):
-        raise RelayError(
-            "invalid_request", "'image' must be one or more non-empty image files.", param="image"
-        )
-    mask = form.get("mask")
-    if mask is not None and not (isinstance(mask, Upload) and mask.data):
-        raise RelayError("invalid_request", "'mask' must be a non-empty image file.", param="mask")
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    try:
-        n = int(fields.get("n") or 1)
-    except ValueError:
-        raise RelayError(
-            "invalid_request", f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n"
-        ) from None
-    files: dict[str, Upload | list[Upload]] = (
-        {"image": images[0]} if len(images) == 1 else {"image[]": images}
-    )
-    if mask is not None:
-        files["mask"] = mask
+    return await run(call, ImageEditSpec(request, form))
 
-    def build(step, channel):
-        raw, content_type = multipart.encode(
-            dict(fields, model=channel.upstream_model(fields["model"].strip())), files
-        )
-        return (
-            "/images/edits",
-            raw,
-            dict(headers_for(channel, json_body=False), **{"Content-Type": content_type}),
-        )
 
-    return await handle_images(request, call, dict(fields, n=n), path="/images/edits", build=build)
+class RerankSpec(OpenAISpec):
+    """Cohere/Jina-shaped rerank (query, documents, top_n → results), billed per call."""
+
+    family = "embeddings"
+    path = "/rerank"
+
+    def parse(self, call: Call) -> None:
+        body = self.body
+        if not isinstance(body.get("query"), str) or not body["query"].strip():
+            raise RelayError("invalid_request", "'query' must be a non-empty string.", param="query")
+        documents = body.get("documents")
+        if not isinstance(documents, list) or not documents or not all(isinstance(d, str) for d in documents):
+            raise RelayError(
+                "invalid_request", "'documents' must be a non-empty array of strings.", param="documents"
+            )
+        top_n = body.get("top_n")
+        if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
+            raise RelayError("invalid_request", "'top_n' must be a positive integer.", param="top_n")
+        super().parse(call)
+
+    def usage(self, served, reply) -> Metered:
+        return Metered(Usage(calls=1))
 
 
 async def handle_rerank(request, call: Call, body: dict):
-    """Cohere/Jina-shaped rerank (query, documents, top_n → results), billed per call."""
-    if not isinstance(body.get("query"), str) or not body["query"].strip():
-        raise RelayError("invalid_request", "'query' must be a non-empty string.", param="query")
-    documents = body.get("documents")
-    if not isinstance(documents, list) or not documents or not all(isinstance(d, str) for d in documents):
-        raise RelayError(
-            "invalid_request", "'documents' must be a non-empty array of strings.", param="documents"
-        )
-    top_n = body.get("top_n")
-    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
-        raise RelayError("invalid_request", "'top_n' must be a positive integer.", param="top_n")
+    return await run(call, RerankSpec(body))
 
-    def usage_of(data):
-        return Usage(calls=1), False
 
-    return await _relay_openai_json(
-        call, body, path="/rerank", family="embeddings", usage_of=usage_of, max_tokens=None
-    )
+class CompletionsSpec(OpenAISpec):
+    """Legacy OpenAI completions, billed per token like chat; a stream is relayed like a chat stream."""
+
+    path = "/completions"
+
+    def parse(self, call: Call) -> None:
+        body = self.body
+        prompt = body.get("prompt")
+        prompts = [prompt] if isinstance(prompt, str) else prompt
+        if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+            raise RelayError(
+                "invalid_request", "'prompt' must be a string or an array of strings.", param="prompt"
+            )
+        self.max_tokens = max_tokens_of(body, "max_tokens")
+        self.prompt_chars = sum(len(p) for p in prompts)
+        if body.get("stream") is True:
+            self.stream = call.stream = True
+            self.source = _CompletionStream(body)
+            self.body = openai_with_stream_usage(body)
+        super().parse(call)
+
+    def estimate(self) -> Estimate:
+        return Estimate(prompt_chars=self.prompt_chars, max_tokens=self.max_tokens)
+
+    def usage(self, served, reply) -> Metered:
+        usage = usage_from_openai(served.result.get("usage"))
+        if usage is None:
+            choices = json_array(served.result.get("choices"))
+            output_chars = sum(len(c.get("text") or "") for c in choices if isinstance(c, dict))
+            return Metered(
+                estimated_usage(prompt_chars=self.prompt_chars, output_chars=output_chars), estimated=True
+            )
+        return Metered(usage)
+
+    def stream_response(self, call: Call, served) -> StreamingHttpResponse:
+        return ChatStream(call, self.source, served, self.prompt_chars).response()
 
 
 async def handle_completions(request, call: Call, body: dict):
-    """Legacy OpenAI completions, billed per token like chat; a stream is relayed like a chat stream."""
-    prompt = body.get("prompt")
-    prompts = [prompt] if isinstance(prompt, str) else prompt
-    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
-        raise RelayError(
-            "invalid_request", "'prompt' must be a string or an array of strings.", param="prompt"
-        )
-    max_tokens = max_tokens_of(body, "max_tokens")
-    prompt_chars = sum(len(p) for p in prompts)
-    if body.get("stream") is True:
-        call.stream = True
-        model = await _plan_and_hold(call, body, "chat", prompt_chars=prompt_chars, max_tokens=max_tokens)
-        build = _simple_build("/completions", openai_with_stream_usage(body), model)
-        served = await call.dispatch(build=build, accept=first_chunk)
-        outcome, status, payload = served.result
-        if outcome == "error":
-            call.release(served)
-            raise upstream_client_error(status, payload)
-        return ChatStream(call, _CompletionStream(body), served, prompt_chars).response()
-
-    def usage_of(data):
-        usage = usage_from_openai(data.get("usage"))
-        if usage is None:
-            choices = json_array(data.get("choices"))
-            output_chars = sum(len(c.get("text") or "") for c in choices if isinstance(c, dict))
-            return estimated_usage(prompt_chars=prompt_chars, output_chars=output_chars), True
-        return usage, False
-
-    return await _relay_openai_json(
-        call,
-        body,
-        path="/completions",
-        family="chat",
-        usage_of=usage_of,
-        prompt_chars=prompt_chars,
-        max_tokens=max_tokens,
-    )
+    return await run(call, CompletionsSpec(body))
 
 
 class _CompletionStream:

@@ -1,7 +1,10 @@
-"""One relay call from plan to settlement: hold, failover across channels and groups, settle once.
+"""One relay call from plan to settlement: hold, failover across channels and groups, finish once.
 
-`Call` carries what every endpoint shares (request id, token, plan, trace, hold) so the
-endpoint handlers only build upstream requests and read upstream answers.
+`Call` carries what every endpoint shares (request id, token, plan, trace, hold);
+`relay.pipeline.run` drives it, so the endpoints only say how to build upstream requests and
+read upstream answers. A call ends through `Call.finish` exactly once, with a typed outcome:
+`Charged` (settle), `Failed` (release the hold, or record the refusal when none was taken) or
+`HandedOver` (a video job owns the hold from then on).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, TypeVar
 
 import aiohttp
 from django.db import DatabaseError
@@ -34,6 +37,7 @@ from groups.saturation import (
 from . import upstream
 from .accounting import usage_fields
 from .auth import TokenInfo, should_touch_last_used
+from .convert.responses import upstream_error_message
 from .errors import SATURATED_MESSAGE, RelayError
 from .planner import Plan, PlanStep
 from .router import order_channels
@@ -46,23 +50,102 @@ CLIENT_ERROR_STATUSES = frozenset({400, 413, 415, 422})
 NO_FAILOVER_STATUSES = CLIENT_ERROR_STATUSES | {504}
 
 
-class Retry(Exception):
-    """This channel failed before the client saw a byte: try the next one."""
+T = TypeVar("T")
 
-    def __init__(self, outcome: str, status: int = 0, detail: str = ""):
+
+class Retry(Exception):
+    """This channel failed before the client saw a byte: try the next one.
+
+    `retry_after` is the upstream's own Retry-After (seconds) when it said it is saturated."""
+
+    def __init__(self, outcome: str, status: int = 0, detail: str = "", *, retry_after: float | None = None):
         super().__init__(detail or outcome)
         self.outcome = outcome
         self.status = status
         self.detail = detail
+        self.retry_after = retry_after
+
+
+class Rejected(Exception):
+    """The upstream blamed the request itself (a 4xx, or a 504): no failover, the client is told."""
+
+    def __init__(self, status: int, raw: bytes):
+        super().__init__(f"upstream rejected the request (HTTP {status})")
+        self.status = status
+        self.raw = raw
+
+
+def upstream_client_error(status: int, raw: bytes) -> RelayError:
+    """A 4xx the upstream blamed on the request itself: passed on in the client's format."""
+    message = upstream_error_message(raw) or f"The upstream rejected the request (HTTP {status})."
+    if status >= 500:
+        return RelayError("upstream", f"The upstream timed out (HTTP {status}): {message}", status=status)
+    return RelayError("invalid_request", message, status=status)
 
 
 @dataclass
-class Served:
+class Served(Generic[T]):
+    """The channel that answered and what `accept` read of its answer.
+
+    It holds the channel's in-flight slot and the upstream connection until `close()`."""
+
     step: PlanStep
     channel: ChannelInfo
     response: aiohttp.ClientResponse
-    result: Any
+    result: T
     ttfb_ms: int
+    closed: bool = False
+
+    def close(self) -> None:
+        """Give the in-flight slot back and close the upstream connection: once."""
+        if self.closed:
+            return
+        self.closed = True
+        inflight_release(self.channel.id)
+        self.response.close()
+
+
+@dataclass(frozen=True)
+class Charged:
+    """The upstream served the call: charge `charge` for `usage`; the rest of the hold is released."""
+
+    served: Served
+    usage: Usage
+    charge: Charge
+    estimated: bool = False
+    status: str = "success"  # or "partial": a stream that did not complete
+    error_code: str = ""
+    error_message: str = ""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The call failed: release the hold (or record the refusal when none was taken), charge nothing.
+
+    `code` and `detail` replace the error's own code and message on the usage record when the
+    record should say more than the client is told (an answer that could not be converted)."""
+
+    error: RelayError
+    served: Served | None = None
+    code: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class HandedOver:
+    """The call's hold now belongs to something that outlives it (a video job settles it later)."""
+
+
+Outcome = Charged | Failed | HandedOver
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """What `build` makes of a call for one channel: POSTed to the channel's base URL + path."""
+
+    path: str
+    body: bytes
+    headers: dict[str, str]
 
 
 @dataclass
@@ -78,7 +161,7 @@ class Call:
     plan: Plan | None = None
     hold_micro: int | None = None  # what the hold committed; None = unknown (settlement reads it)
     held: bool = False
-    settled: bool = False
+    outcome: Outcome | None = None  # how the call ended, set once by `finish`
     detached: bool = False
     trace: list[dict] = field(default_factory=list)
 
@@ -109,8 +192,50 @@ class Call:
     def _db(self, fn):
         return db_async_detached(fn) if self.detached else db_async(fn)
 
+    async def finish(self, outcome: Outcome) -> bool:
+        """The one way a call ends: settle, release or refuse, exactly once.
+
+        The outcome is taken before the first await, so a second finish (the client leaving while
+        the first one writes, Django closing a stream that already settled) is a no-op: False."""
+        if self.outcome is not None:
+            return False
+        self.outcome = outcome
+        if isinstance(outcome, Charged):
+            await self.settle(
+                served=outcome.served,
+                usage=outcome.usage,
+                charge=outcome.charge,
+                status=outcome.status,
+                http_status=200,
+                estimated=outcome.estimated,
+                error_code=outcome.error_code,
+                error_message=outcome.error_message,
+            )
+        elif isinstance(outcome, Failed):
+            error = outcome.error
+            if not self.held:
+                await self.refuse(error)
+                return True
+            # With the database down the client still gets its error; the hold stays for the sweeper.
+            try:
+                await self.settle(
+                    served=outcome.served,
+                    usage=None,
+                    charge=None,
+                    status="error",
+                    http_status=error.status,
+                    error_code=outcome.code or error.code,
+                    error_message=outcome.detail or error.message,
+                    refusal_reason=error.reason,
+                )
+            except DatabaseError:
+                logger.exception("could not release the hold of call %s; the sweeper will", self.request_id)
+        return True
+
     async def refuse(self, error: RelayError) -> None:
-        """Record a refusal after auth (no hold was taken) so the request id can be looked up."""
+        """Record a refusal after auth (no hold was taken) so the request id can be looked up.
+
+        Only `finish` calls it (as it does `settle`), so that a call ends once."""
         record = {
             **self.base_record(),
             "http_status": error.status,
@@ -141,7 +266,7 @@ class Call:
             self.hold_micro = await asyncio.shield(pending)
         except asyncio.CancelledError:
             # The client left while the hold was being written: let it finish, then mark the
-            # call held so that fail() settles it (settling finds the hold, if any, by request id).
+            # call held so that finish() releases it (settling finds the hold, if any, by request id).
             await asyncio.wait([pending])
             self.held = True
             raise
@@ -181,10 +306,7 @@ class Call:
         error_message: str = "",
         refusal_reason: str = "",
     ) -> None:
-        """Charge (or release) the hold and write the usage record. Safe to call twice."""
-        if self.settled:
-            return
-        self.settled = True
+        """Charge (or release) the hold and write the usage record (through `finish`, once)."""
         record = {
             **self.base_record(),
             "status": status,
@@ -217,27 +339,6 @@ class Call:
             )
         )
 
-    async def fail(self, error: RelayError) -> None:
-        """Resolve a call that failed: release any hold, record why, charge nothing.
-
-        With the database down the client still gets `error`; the hold stays for the sweeper."""
-        if self.held:
-            try:
-                await self.settle(
-                    served=None,
-                    usage=None,
-                    charge=None,
-                    status="error",
-                    http_status=error.status,
-                    error_code=error.code,
-                    error_message=error.message,
-                    refusal_reason=error.reason,
-                )
-            except DatabaseError:
-                logger.exception("could not release the hold of call %s; the sweeper will", self.request_id)
-        else:
-            await self.refuse(error)
-
     # --- routing -----------------------------------------------------------------------
 
     def attempt(
@@ -256,13 +357,13 @@ class Call:
     async def dispatch(
         self,
         *,
-        build: Callable[[PlanStep, ChannelInfo], tuple[str, bytes, dict[str, str]]],
-        accept: Callable[[aiohttp.ClientResponse], Awaitable[Any]],
-        method: str = "POST",
-    ) -> Served:
+        build: Callable[[PlanStep, ChannelInfo], UpstreamRequest],
+        accept: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+    ) -> Served[T]:
         """Try each channel of each group in plan order until one answers.
 
-        The channel's in-flight slot stays taken by the returned call: `release()` it.
+        The channel's in-flight slot stays taken by the returned call: `close()` it. An answer
+        the upstream blamed on the request is the client's error (`upstream_client_error`).
         """
         saturated_only = True
         retry_after = None
@@ -292,16 +393,22 @@ class Call:
                     continue
                 started = time.monotonic()
                 try:
-                    served = await self._try(step, channel, build, accept, method, started)
+                    served = await self._try(step, channel, build, accept, started)
                 except Retry as retry:
                     inflight_release(channel.id)
                     self.attempt(step, channel, retry.outcome, retry.status, started)
                     if retry.outcome == "upstream_429":
-                        wait = cooldown_start(channel.id, retry.detail and float(retry.detail) or None)
+                        wait = cooldown_start(channel.id, retry.retry_after)
                         retry_after = wait if retry_after is None else min(retry_after, wait)
                     else:
                         saturated_only = False
                     continue
+                except Rejected as rejected:
+                    inflight_release(channel.id)
+                    if channel in trials:
+                        half_open_succeeded(channel.id)
+                    self.attempt(step, channel, "ok", rejected.status, started)
+                    raise upstream_client_error(rejected.status, rejected.raw) from None
                 except BaseException:
                     inflight_release(channel.id)
                     raise
@@ -329,15 +436,13 @@ class Call:
             "you were not charged.",
         )
 
-    async def _try(self, step, channel, build, accept, method, started) -> Served:
-        path, payload, headers = build(step, channel)
-        url = channel.base_url + path
+    async def _try(self, step, channel, build, accept, started) -> Served:
+        request = build(step, channel)
         try:
-            response = await upstream.session(allow_private=channel.allow_private_network).request(
-                method,
-                url,
-                data=payload if method == "POST" else None,
-                headers=headers,
+            response = await upstream.session(allow_private=channel.allow_private_network).post(
+                channel.base_url + request.path,
+                data=request.body,
+                headers=request.headers,
                 timeout=upstream.timeout(),
                 allow_redirects=False,
             )
@@ -348,9 +453,11 @@ class Call:
         try:
             if response.status in (429, 529):  # 529: Anthropic's "overloaded" is saturation too
                 retry_after = upstream.retry_after_seconds(response.headers.get("Retry-After"))
-                raise Retry("upstream_429", response.status, str(retry_after) if retry_after else "")
+                raise Retry("upstream_429", response.status, retry_after=retry_after)
             if response.status >= 400 and response.status not in NO_FAILOVER_STATUSES:
                 raise Retry(f"upstream_{response.status}", response.status)
+            if response.status >= 400:
+                raise Rejected(response.status, await response.read())
             result = await accept(response)
         except Retry:
             response.close()
@@ -365,8 +472,3 @@ class Call:
             response.close()
             raise
         return Served(step, channel, response, result, self.elapsed_ms())
-
-    @staticmethod
-    def release(served: Served) -> None:
-        inflight_release(served.channel.id)
-        served.response.close()

@@ -12,18 +12,19 @@ import aiohttp
 import orjson
 from django.conf import settings
 from django.db import transaction
+from django.http import HttpResponse
 
 from core.db import db_async
 from groups.routing import ChannelInfo
 
 from . import multipart, services
-from .accounting import hold_estimate
-from .chat import read_json, require_model, upstream_client_error
+from .chat import require_model
 from .errors import RelayError, json_response
-from .flow import Call
+from .flow import Call, HandedOver, Served, UpstreamRequest
 from .models import VideoJob, VideoStatus
 from .multipart import Upload
-from .planner import plan_route
+from .pipeline import Estimate, Spec, read_json, run
+from .planner import Plan
 from .selectors import video_job_for_user, video_jobs_for_user
 from .tasks import video_job_poll
 from .upstream import headers_for, relayed_body, session, timeout
@@ -117,157 +118,162 @@ def _input_reference(body: dict) -> Upload | dict | None:
     )
 
 
-async def handle_video_create(request, call: Call, body: dict):
-    model = require_model(body)
-    call.model_name = model
-    prompt = _prompt(body)
-    seconds = _seconds(body)
-    size = str(body.get("size") or "")[:32]
-    reference = _input_reference(body)
-    extra = {
-        k: v
-        for k, v in body.items()
-        if k not in OWN_FIELDS and not k.startswith("input_reference[") and not isinstance(v, Upload)
-    }
-    payload = {**extra, "prompt": prompt, "seconds": str(seconds)}
-    if size:
-        payload["size"] = size
-    if isinstance(reference, dict):
-        payload["input_reference"] = reference
-    call.plan = plan_route(
-        snapshot=call.snapshot, token=call.token, model_name=model, family="videos", api_format="openai"
-    )
+class VideoSpec(Spec[dict, str]):
+    """POST /v1/videos: hold the job's seconds, submit it to the first channel that takes it and
+    store it; the job then owns the hold and settles it when it ends (`services.video_job_apply_state`)."""
 
-    def build(step, channel):
-        data = dict(payload, model=channel.upstream_model(model))
-        if isinstance(reference, Upload):
+    family = "videos"
+
+    def __init__(self, body: dict):
+        self.body = body
+        self.remixed_from_id: str | None = None
+
+    def parse(self, call: Call) -> None:
+        body = self.body
+        self.model = call.model_name = require_model(body)
+        self.prompt = _prompt(body)
+        self.seconds = _seconds(body)
+        self.size = str(body.get("size") or "")[:32]
+        self.reference = _input_reference(body)
+        extra = {
+            k: v
+            for k, v in body.items()
+            if k not in OWN_FIELDS and not k.startswith("input_reference[") and not isinstance(v, Upload)
+        }
+        payload = {**extra, "prompt": self.prompt, "seconds": str(self.seconds)}
+        if self.size:
+            payload["size"] = self.size
+        if isinstance(self.reference, dict):
+            payload["input_reference"] = self.reference
+        self.payload = payload
+
+    def estimate(self) -> Estimate:
+        return Estimate(seconds=Decimal(self.seconds))
+
+    def build(self, step, channel) -> UpstreamRequest:
+        data = dict(self.payload, model=channel.upstream_model(self.model))
+        if isinstance(self.reference, Upload):
             form = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in data.items()}
-            raw, content_type = multipart.encode(form, {"input_reference": reference})
-            return (
-                "/videos",
-                raw,
-                dict(headers_for(channel, json_body=False), **{"Content-Type": content_type}),
-            )
-        return "/videos", orjson.dumps(data), headers_for(channel)
+            raw, content_type = multipart.encode(form, {"input_reference": self.reference})
+            headers = dict(headers_for(channel, json_body=False), **{"Content-Type": content_type})
+            return UpstreamRequest("/videos", raw, headers)
+        return UpstreamRequest("/videos", orjson.dumps(data), headers_for(channel))
 
-    return await _submit(call, model=model, prompt=prompt, seconds=seconds, size=size, build=build)
+    accept = staticmethod(read_json)
+
+    def respond(self, served: Served[dict]) -> str:
+        """The upstream's job id: without one there is no job to settle later."""
+        upstream_id = served.result.get("id")
+        if not isinstance(upstream_id, str) or not upstream_id:
+            raise RelayError(
+                "upstream", "The video upstream answered without a job id; you were not charged."
+            )
+        return upstream_id
+
+    async def settle(self, call: Call, served: Served[dict], reply: str) -> None:
+        """Store the job with its pending usage record and hand the hold over to it."""
+        data = served.result
+        record = {
+            **call.base_record(),
+            "group_name": served.step.group.name,
+            "channel_name": served.channel.name,
+            "fallback_used": served.step.fallback,
+            "multiplier": served.step.multiplier,
+            "ttfb_ms": served.ttfb_ms,
+            "http_status": 200,
+        }
+        fields = {
+            "id": f"video_{uuid.uuid4().hex}",
+            "token_id": call.token.id,
+            "channel_id": served.channel.id,
+            "channel_name": served.channel.name,
+            "group_name": served.step.group.name,
+            "fallback_used": served.step.fallback,
+            "model_name": self.model,
+            "upstream_model": served.channel.upstream_model(self.model),
+            "upstream_job_id": reply,
+            "prompt": self.prompt,
+            "seconds": self.seconds,
+            "size": self.size or str(data.get("size") or ""),
+            "status": data.get("status") if data.get("status") in VideoStatus.values else VideoStatus.QUEUED,
+            "billing_mode": call.token.billing_mode,
+            "multiplier": served.step.multiplier,
+            "hold_micro": call.hold_micro,
+            "remixed_from_id": self.remixed_from_id,
+        }
+
+        def create():
+            job = services.video_job_create(
+                call_record=record, request_id=call.request_id, user_id=call.token.user_id, fields=fields
+            )
+            transaction.on_commit(lambda: _enqueue_poll(job.id))
+            return job
+
+        self.job = await db_async(create)()
+        await call.finish(HandedOver())
+
+    async def deliver(self, served, reply) -> HttpResponse:
+        return json_response(video_object(self.job))
+
+
+async def handle_video_create(request, call: Call, body: dict):
+    return await run(call, VideoSpec(body))
+
+
+class RemixSpec(VideoSpec):
+    """A new job from a completed one and a new prompt, on the channel that holds the source."""
+
+    def __init__(self, source: VideoJob, body: dict):
+        super().__init__(body)
+        self.source = source
+        self.model = source.model_name
+        self.seconds = source.seconds
+        self.size = source.size
+        self.remixed_from_id = source.id
+
+    def parse(self, call: Call) -> None:
+        source, body = self.source, self.body
+        self.prompt = _prompt(body)
+        unknown = sorted(set(body) - {"prompt"})
+        if unknown:
+            raise RelayError(
+                "invalid_request",
+                f"A remix takes only 'prompt'; '{unknown[0]}' is not supported.",
+                param=unknown[0],
+            )
+        if source.status != VideoStatus.COMPLETED:
+            raise RelayError(
+                "invalid_request",
+                f"Video '{source.id}' is {source.status}; only a completed video can be remixed.",
+                param="video_id",
+            )
+
+    def route(self, call: Call) -> Plan:
+        plan = super().route(call)
+        narrowed = [
+            replace(step, channels=tuple(c for c in step.channels if c.id == self.source.channel_id))
+            for step in plan.steps
+        ]
+        steps = tuple(step for step in narrowed if step.channels)
+        if not steps:
+            raise RelayError(
+                "unavailable",
+                f"The channel that made video '{self.source.id}' no longer serves {self.model} for this "
+                "token's groups, so it cannot be remixed.",
+            )
+        return replace(plan, steps=steps)
+
+    def build(self, step, channel) -> UpstreamRequest:
+        path = f"/videos/{self.source.upstream_job_id}/remix"
+        return UpstreamRequest(path, orjson.dumps({"prompt": self.prompt}), headers_for(channel))
 
 
 async def handle_video_remix(request, call: Call, video_id: str, body: dict):
-    """A new job from a completed one and a new prompt, on the channel that holds the source."""
     source, _ = await db_async(_load_job)(video_id, call.token.user_id)
     if source is None:
         raise RelayError("not_found", f"No video job '{video_id}' for this account.", param="video_id")
     call.model_name = source.model_name
-    prompt = _prompt(body)
-    unknown = sorted(set(body) - {"prompt"})
-    if unknown:
-        raise RelayError(
-            "invalid_request",
-            f"A remix takes only 'prompt'; '{unknown[0]}' is not supported.",
-            param=unknown[0],
-        )
-    if source.status != VideoStatus.COMPLETED:
-        raise RelayError(
-            "invalid_request",
-            f"Video '{video_id}' is {source.status}; only a completed video can be remixed.",
-            param="video_id",
-        )
-    plan = plan_route(
-        snapshot=call.snapshot,
-        token=call.token,
-        model_name=source.model_name,
-        family="videos",
-        api_format="openai",
-    )
-    narrowed = [
-        replace(step, channels=tuple(c for c in step.channels if c.id == source.channel_id))
-        for step in plan.steps
-    ]
-    steps = tuple(step for step in narrowed if step.channels)
-    if not steps:
-        raise RelayError(
-            "unavailable",
-            f"The channel that made video '{video_id}' no longer serves {source.model_name} for this "
-            "token's groups, so it cannot be remixed.",
-        )
-    call.plan = replace(plan, steps=steps)
-
-    def build(step, channel):
-        path = f"/videos/{source.upstream_job_id}/remix"
-        return path, orjson.dumps({"prompt": prompt}), headers_for(channel)
-
-    return await _submit(
-        call,
-        model=source.model_name,
-        prompt=prompt,
-        seconds=source.seconds,
-        size=source.size,
-        build=build,
-        remixed_from_id=source.id,
-    )
-
-
-async def _submit(
-    call: Call, *, model: str, prompt: str, seconds: int, size: str, build, remixed_from_id=None
-):
-    """Hold, send the job to the first channel that takes it, and store it; the job owns the hold."""
-    estimate = hold_estimate(
-        model=call.planned.model,
-        billing_mode=call.token.billing_mode,
-        multiplier=call.planned.max_multiplier,
-        usd_cny_rate=call.snapshot.usd_cny_rate,
-        seconds=Decimal(seconds),
-    )
-    await call.hold(estimate.amount_micro)
-    served = await call.dispatch(build=build, accept=read_json)
-    call.release(served)
-    outcome, status, data = served.result
-    if outcome == "error":
-        raise upstream_client_error(status, data)
-    upstream_id = data.get("id")
-    if not isinstance(upstream_id, str) or not upstream_id:
-        raise RelayError("upstream", "The video upstream answered without a job id; you were not charged.")
-    job_id = f"video_{uuid.uuid4().hex}"
-    record = {
-        **call.base_record(),
-        "group_name": served.step.group.name,
-        "channel_name": served.channel.name,
-        "fallback_used": served.step.fallback,
-        "multiplier": served.step.multiplier,
-        "ttfb_ms": served.ttfb_ms,
-        "http_status": 200,
-    }
-    fields = {
-        "id": job_id,
-        "token_id": call.token.id,
-        "channel_id": served.channel.id,
-        "channel_name": served.channel.name,
-        "group_name": served.step.group.name,
-        "fallback_used": served.step.fallback,
-        "model_name": model,
-        "upstream_model": served.channel.upstream_model(model),
-        "upstream_job_id": upstream_id,
-        "prompt": prompt,
-        "seconds": seconds,
-        "size": size or str(data.get("size") or ""),
-        "status": data.get("status") if data.get("status") in VideoStatus.values else VideoStatus.QUEUED,
-        "billing_mode": call.token.billing_mode,
-        "multiplier": served.step.multiplier,
-        "hold_micro": call.hold_micro,
-        "remixed_from_id": remixed_from_id,
-    }
-
-    def create():
-        job = services.video_job_create(
-            call_record=record, request_id=call.request_id, user_id=call.token.user_id, fields=fields
-        )
-        transaction.on_commit(lambda: _enqueue_poll(job.id))
-        return job
-
-    job = await db_async(create)()
-    call.settled = True  # the job owns the hold from here on; it settles when the job ends
-    return json_response(video_object(job))
+    return await run(call, RemixSpec(source, body))
 
 
 def _list_limit(raw: str | None) -> int:

@@ -1,8 +1,9 @@
 """/v1/* views: thin async wrappers around the relay flow.
 
 Each view authenticates, reads the routing snapshot and hands a `Call` to its handler;
-`relay_view` turns every refusal into the client's error format, resolves the hold of a
-call that failed, and stamps `X-Request-Id` on every response.
+`relay_view` turns every refusal into the client's error format, finishes a call that
+failed (`Call.finish(Failed(…))`: its hold released, or its refusal recorded), and stamps
+`X-Request-Id` on every response.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .endpoints import (
     handle_rerank,
 )
 from .errors import RelayError
-from .flow import Call
+from .flow import Call, Failed
 from .images import image_file as fetch_image_file
 from .multipart import read_form
 from .ratelimit import rpm_check_token
@@ -86,12 +87,12 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
                 response = await handler(request, call, *args, **kwargs)
             except RelayError as error:
                 if call is not None:
-                    await call.fail(error)
+                    await call.finish(Failed(error))
                 response = error.response(fmt, request_id)
             except asyncio.CancelledError:
                 if call is not None and not call.detached:
                     await asyncio.shield(
-                        call.fail(RelayError("upstream", "The client went away.", status=499))
+                        call.finish(Failed(RelayError("upstream", "The client went away.", status=499)))
                     )
                 raise
             except DatabaseError:
@@ -104,7 +105,7 @@ def relay_view(api_format: str | None, methods: tuple[str, ...] = ("POST",)):
                 logger.exception("relay request %s failed", request_id)
                 failure = RelayError("upstream", "The gateway failed to handle this request.", status=500)
                 if call is not None:
-                    await call.fail(failure)
+                    await call.finish(Failed(failure))
                 response = failure.response(fmt, request_id)
             response["X-Request-Id"] = request_id
             response["request-id"] = request_id  # the Anthropic SDK's `request_id` reads this one
