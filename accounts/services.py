@@ -1,5 +1,6 @@
 """Writes for accounts: users, management keys, audit entries."""
 
+import zoneinfo
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -7,6 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.keys import display_prefix, generate_key, hash_key
 
@@ -167,11 +169,6 @@ def user_operator_update(*, actor: User, user: User, ip: str | None = None, **fi
 
 def user_preferences_update(*, user: User, time_zone: str) -> User:
     """The customer's own display settings; an unknown zone is refused."""
-    import zoneinfo
-
-    from django.core.exceptions import ValidationError
-    from django.utils.translation import gettext as _
-
     if time_zone and time_zone not in zoneinfo.available_timezones():
         raise ValidationError({"time_zone": _("%(zone)s is not a known time zone.") % {"zone": time_zone}})
     user.time_zone = time_zone
