@@ -408,7 +408,9 @@ def model_edit(request, pk: int | None = None):
         price_changed = model is not None and any(data[f] != getattr(model, f) for f in PRICE_FIELDS)
         if price_changed and request.POST.get("confirm") != "1":
             after = form.unsaved(model)
-            groups = serving_token_groups(model_name=model.name) or list(TokenGroup.objects.filter(enabled=True))
+            groups = serving_token_groups(model_name=model.name) or list(
+                TokenGroup.objects.filter(enabled=True)
+            )
             pairs = [(g.name, _list_price(model, g), _list_price(after, g)) for g in groups]
             return _confirm(
                 request,

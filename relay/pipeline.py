@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 from django.http import HttpResponse, StreamingHttpResponse
 
-from billing.pricing import Usage
+from core.pricing import Usage
 from groups.routing import ChannelInfo
 
 from .accounting import charge_for, hold_estimate

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from groups.demo import DEMO_KEY_FILE
+from apiyi_admin.demo import DEMO_KEY_FILE
 from tests.varguard import REAL_VAR_DIR, var_fingerprint
 
 
@@ -18,7 +18,7 @@ def test_the_run_points_var_dir_away_from_the_real_one():
 
 
 def test_seed_demo_keeps_its_key_in_the_run_var_dir(db):
-    from groups.demo import seed_demo
+    from apiyi_admin.demo import seed_demo
 
     before = var_fingerprint()
     seeded = seed_demo()

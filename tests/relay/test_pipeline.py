@@ -15,7 +15,8 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
-from billing.pricing import Charge, Usage
+from core.keys import hash_key
+from core.pricing import Charge, Usage
 from groups.policy import Reason, callable_models
 from groups.routing import ChannelInfo, get_snapshot
 from groups.saturation import inflight, inflight_acquire
@@ -28,7 +29,6 @@ from relay.errors import RelayError
 from relay.flow import Call, Charged, Failed, HandedOver, Retry, Served, UpstreamRequest
 from relay.pipeline import read_json
 from relay.planner import plan_route
-from tokens.keys import hash_key
 
 
 class RecordingLedger:
