@@ -328,6 +328,11 @@ RELAY_MAX_VIDEO_SECONDS = envint("RELAY_MAX_VIDEO_SECONDS", 120)
 RELAY_MAX_CALL_SECONDS = envint("RELAY_MAX_CALL_SECONDS", 1800)
 # How long /v1/responses answers stay readable (GET /v1/responses/{id}, previous_response_id).
 RELAY_RESPONSES_TTL_S = envint("RELAY_RESPONSES_TTL_S", 24 * 3600)
+# Holds, settlements and refusals of relay calls micro-batched on the event loop (billing/ledger.py
+# `BatchedLedger`); PostgreSQL only. Off: each runs as its own transaction through a thread hop.
+BILLING_LEDGER_BATCHED = envbool(
+    "BILLING_LEDGER_BATCHED", DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+)
 # A hold with no release after this long was abandoned (a crashed process): the sweeper
 # releases it. Video jobs settle later, from the worker, so they get their own, longer limit.
 BILLING_HOLD_STALE_AFTER_S = envint("BILLING_HOLD_STALE_AFTER_S", 2 * RELAY_MAX_CALL_SECONDS)

@@ -21,13 +21,27 @@ relay), which is only safe when the hold cannot be lost to a database crash.
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextvars
+import dataclasses
 import functools
+import time
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
 
-from django.db import connections, transaction
+import orjson
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, connections, transaction
+from django.db import utils as db_utils
+from django.db.models import JSONField
 from django.utils import timezone
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from core.db import UNREACHABLE, _no_connection, db_async_detached
+from core.db import _call as _db_call
 from core.pricing import MAX_AMOUNT_MICRO
 from tokens.models import Token
 
@@ -511,3 +525,409 @@ def get_ledger() -> PortableLedger:
     no connection is made, so the relay may ask on its event loop)."""
     engine = connections.settings[Wallet.objects.db]["ENGINE"]
     return _ledger_for("postgresql" if engine.endswith("postgresql") else "portable")
+
+
+# --- the batched ledger: PostgreSQL, on the event loop ---------------------------------------
+
+# Most calls of one kind in one statement: bounds the statement's size and a batch's lock time.
+MAX_BATCH = 256
+
+_HOLD_SQL = (
+    "SELECT billing_hold_batch(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::boolean[], %s)"
+)
+_SETTLE_SQL = (
+    "SELECT outcome, charged FROM billing_settle_batch("
+    "%s::jsonb, %s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s)"
+)
+_HELD, _SHORT_OF_BALANCE, _OVER_QUOTA = 0, 1, 2
+_SETTLED, _SETTLED_BEFORE, _PENDING_RECORD = 0, 1, 2
+
+_stats: collections.Counter[str] = collections.Counter()
+
+
+def batch_stats() -> dict[str, int]:
+    """Cumulative counters of the batched path in this process: `calls` (holds, settlements,
+    refusals asked for), `batches` (statements they were grouped into), `statements` (round
+    trips to PostgreSQL, retries included), and the same per kind (`hold_calls`, ...)."""
+    return dict(_stats)
+
+
+def _count(kind: str, what: str, n: int = 1) -> None:
+    _stats[what] += n
+    _stats[f"{kind}_{what}"] += n
+
+
+def _django_error(exc: Exception) -> Exception:
+    """psycopg's (or the pool's) error as Django's class of the same name, the original as its
+    cause, so callers catch `django.db.DatabaseError` whichever path ran."""
+    if isinstance(exc, PoolTimeout):
+        error: Exception = db_utils.OperationalError(*exc.args)
+    else:
+        cls = next(
+            (getattr(db_utils, c.__name__) for c in type(exc).__mro__ if c.__module__ == "psycopg"),
+            db_utils.DatabaseError,
+        )
+        error = cls(*exc.args)
+    error.__cause__ = exc
+    return error
+
+
+def _json_value(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _usage_json(row: dict) -> dict:
+    """A usage record as PostgreSQL's `jsonb_populate_record` reads it: every column but the id,
+    by column name, model defaults for what `row` lacks."""
+    out = {}
+    for name, field in _usage_fields().items():
+        value = row[name] if name in row else field.get_default()
+        out[field.column] = value if isinstance(field, JSONField) else field.get_prep_value(value)
+    out["created_at"] = timezone.now()
+    return out
+
+
+@dataclass
+class _Pending:
+    key: str
+    args: dict
+    future: asyncio.Future
+    queued_at: float = dataclasses.field(default_factory=time.monotonic)
+
+
+class _Batcher:
+    """One kind of ledger call on one event loop: a call goes out at once when no batch of its
+    kind is in flight, else it waits for the batch in flight and goes with the next one. Calls
+    with the same key (request id) never share a batch."""
+
+    def __init__(self, kind: str, owner: _LoopLedger):
+        self.kind = kind
+        self.owner = owner
+        self.queue: list[_Pending] = []
+        self.flying: asyncio.Task | None = None
+        # When a batch last found no connection: calls queued before then fail at once (they
+        # waited for that batch already), so a call waits at most one pool timeout.
+        self.unreachable_since = -1.0
+
+    async def submit(self, key: str, args: dict):
+        reach = _db_call.get()
+        if reach is not None and reach.unreachable:
+            raise db_utils.OperationalError(UNREACHABLE)
+        loop = asyncio.get_running_loop()
+        pending = _Pending(key, args, loop.create_future())
+        self.queue.append(pending)
+        _count(self.kind, "calls")
+        if self.flying is None:
+            self.flying = loop.create_task(self._drain(), context=contextvars.Context())
+        try:
+            return await pending.future
+        except DatabaseError as exc:
+            if reach is not None and _no_connection(exc):
+                reach.unreachable = True
+            raise
+
+    def _take(self) -> list[_Pending]:
+        batch, rest, keys = [], [], set()
+        for pending in self.queue:
+            if pending.queued_at < self.unreachable_since:
+                _resolve(pending, error=db_utils.OperationalError(UNREACHABLE))
+            elif len(batch) < MAX_BATCH and pending.key not in keys:
+                keys.add(pending.key)
+                batch.append(pending)
+            else:
+                rest.append(pending)
+        self.queue = rest
+        return batch
+
+    async def _drain(self) -> None:
+        try:
+            while batch := self._take():
+                await self.owner.run(self, batch)
+        finally:
+            self.flying = None
+
+
+def _resolve(pending: _Pending, result=None, error: BaseException | None = None) -> None:
+    if pending.future.done():  # its caller went away: nothing to tell
+        return
+    if error is not None:
+        pending.future.set_exception(error)
+    else:
+        pending.future.set_result(result)
+
+
+class _LoopLedger:
+    """The pool and batchers of one event loop (a pool cannot be shared across loops)."""
+
+    def __init__(self):
+        self.pool: AsyncConnectionPool | None = None
+        self.opening = asyncio.Lock()
+        self.connections: list[psycopg.AsyncConnection] = []
+        self.batchers = {kind: _Batcher(kind, self) for kind in ("hold", "settle", "refuse")}
+
+    async def _pool(self) -> AsyncConnectionPool:
+        async with self.opening:
+            if self.pool is None:
+                alias = Wallet.objects.db
+                params = connections[alias].get_connection_params()
+                params.pop("cursor_factory", None)
+                params.pop("context", None)
+                options = connections[alias].settings_dict.get("OPTIONS", {}).get("pool") or {}
+                pool = AsyncConnectionPool(
+                    kwargs={**params, "autocommit": True},
+                    min_size=1,
+                    max_size=len(self.batchers) + 1,
+                    timeout=options.get("timeout", 10),
+                    reconnect_timeout=options.get("reconnect_timeout", 5),
+                    configure=self._configure,
+                    name="billing-ledger",
+                    open=False,
+                )
+                await pool.open(wait=False)
+                self.pool = pool
+            return self.pool
+
+    async def _configure(self, conn) -> None:
+        self.connections[:] = [c for c in self.connections if not c.closed]
+        self.connections.append(conn)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    def abandon(self) -> None:
+        """Close the sockets of a pool whose event loop is gone (it cannot be awaited any more)."""
+        for conn in self.connections:
+            if not conn.closed:
+                conn.pgconn.finish()
+
+    async def execute(self, kind: str, sql: str, params: list):
+        """One statement, autocommit (its own transaction: one round trip); the first row back.
+        A connection that turns out broken (the database restarted) is retried once on a fresh
+        one: every batch is safe to repeat (see the module docstring)."""
+        pool = await self._pool()
+        for attempt in (1, 2):
+            try:
+                async with pool.connection() as conn:
+                    _count(kind, "statements")
+                    try:
+                        cursor = await conn.execute(sql, params)
+                        return await cursor.fetchone()
+                    except psycopg.OperationalError:
+                        if attempt == 1 and conn.broken:
+                            continue
+                        raise
+            except (psycopg.Error, PoolTimeout) as exc:
+                raise _django_error(exc) from exc
+        raise AssertionError("unreachable")
+
+    async def run(self, batcher: _Batcher, batch: list[_Pending]) -> None:
+        """Run one batch. A batch of several that fails on its data (not on the connection) runs
+        again one call at a time, so the error reaches only the call that caused it."""
+        _count(batcher.kind, "batches")
+        try:
+            results = await getattr(self, f"_{batcher.kind}")(batch)
+        except DatabaseError as exc:
+            if _no_connection(exc):
+                batcher.unreachable_since = time.monotonic()
+            if len(batch) > 1 and not isinstance(exc, db_utils.OperationalError):
+                for pending in batch:
+                    await self.run(batcher, [pending])
+                return
+            for pending in batch:
+                _resolve(pending, error=exc)
+            return
+        except Exception as exc:
+            for pending in batch:
+                _resolve(pending, error=exc)
+            return
+        for pending, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                _resolve(pending, error=result)
+            else:
+                _resolve(pending, result)
+
+    async def _hold(self, batch: list[_Pending]) -> list:
+        calls = [p.args for p in batch]
+        params = [
+            [c["user_id"] for c in calls],
+            [c["token_id"] for c in calls],
+            [c["amount_micro"] for c in calls],
+            [c["request_id"] for c in calls],
+            [c["touch_token"] for c in calls],
+            timezone.now(),
+        ]
+        (outcomes,) = await self.execute("hold", _HOLD_SQL, params)
+        results: list = []
+        for call, outcome in zip(calls, outcomes, strict=True):
+            if outcome == _HELD:
+                results.append(call["amount_micro"])
+            elif outcome == _OVER_QUOTA:
+                results.append(QuotaExceeded("token quota exceeded"))
+            else:
+                results.append(InsufficientBalance("insufficient balance"))
+        return results
+
+    async def _settle(self, batch: list[_Pending]) -> list:
+        batch.sort(key=lambda p: p.key)  # usage records are locked in request id order
+        calls = [p.args for p in batch]
+        now = timezone.now()
+        records = []
+        for c in calls:
+            fields = {
+                **c["record"],
+                "user_id": c["user_id"],
+                "hold_micro": c["hold_micro"],
+                "cost_micro": c["cost_micro"],
+                "uncollected_micro": 0,
+                "settled_at": now,
+                "request_id": c["request_id"],
+            }
+            records.append(_usage_json(fields))
+        params = [
+            orjson.dumps(records, default=_json_value).decode(),
+            [c["request_id"] for c in calls],
+            [c["user_id"] for c in calls],
+            [c["record"].get("token_id") for c in calls],
+            [c["cost_micro"] for c in calls],
+            now,
+        ]
+        outcomes, charged = await self.execute("settle", _SETTLE_SQL, params)
+        results: list = []
+        for c, outcome, amount in zip(calls, outcomes, charged, strict=True):
+            if outcome == _PENDING_RECORD:
+                # A pending record (a job's) keeps the columns this settlement does not write:
+                # the one-call path does that; it claims the record itself.
+                try:
+                    results.append(await _settle_pending(c))
+                except Exception as exc:
+                    results.append(exc)
+            else:
+                results.append(Settlement(c["request_id"], amount, outcome == _SETTLED_BEFORE))
+        return results
+
+    async def _refuse(self, batch: list[_Pending]) -> list:
+        now = timezone.now()
+        groups: dict[tuple, list[dict]] = {}
+        for p in batch:
+            fields = {
+                **p.args["record"],
+                "user_id": p.args["user_id"],
+                "status": UsageStatus.ERROR,
+                "settled_at": now,
+                "request_id": p.key,
+            }
+            groups.setdefault(tuple(sorted(fields)), []).append(_usage_json(fields))
+        conn = connections[UsageRecord.objects.db]
+        table = _table(conn, UsageRecord)
+        model_fields = _usage_fields()
+        columns = ", ".join(f.column for f in model_fields.values())
+        ctes, params = [], []
+        for i, (names, rows) in enumerate(groups.items()):
+            update = ", ".join(
+                f"{model_fields[n].column} = EXCLUDED.{model_fields[n].column}"
+                for n in names
+                if n != "request_id"
+            )
+            ctes.append(
+                f"u{i} AS (INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608
+                f"FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) "
+                f"ON CONFLICT (request_id) DO UPDATE SET {update} RETURNING 1)"
+            )
+            params.append(orjson.dumps(rows, default=_json_value).decode())
+        touched = sorted({p.args["touch_token_id"] for p in batch} - {None})
+        token_table = _table(conn, Token)
+        ctes.append(
+            f"t AS (UPDATE {token_table} SET last_used_at = %s "  # noqa: S608
+            "WHERE id = ANY(%s::bigint[]) RETURNING 1)"
+        )
+        params += [now, touched]
+        await self.execute("refuse", f"WITH {', '.join(ctes)} SELECT 1", params)
+        return [None] * len(batch)
+
+
+async def _settle_pending(call: dict) -> Settlement:
+    return await db_async_detached(PostgresLedger().settle)(**call)
+
+
+_loops: dict[asyncio.AbstractEventLoop, _LoopLedger] = {}
+
+
+def _for_this_loop() -> _LoopLedger:
+    loop = asyncio.get_running_loop()
+    ledger = _loops.get(loop)
+    if ledger is None:
+        for old in [old for old in _loops if old.is_closed()]:
+            _loops.pop(old).abandon()
+        ledger = _loops[loop] = _LoopLedger()
+    return ledger
+
+
+async def close_batched_ledger() -> None:
+    """Close this event loop's pool (ASGI lifespan shutdown)."""
+    ledger = _loops.pop(asyncio.get_running_loop(), None)
+    if ledger is not None:
+        await ledger.close()
+
+
+class BatchedLedger:
+    """`PortableLedger`'s calls as coroutines, micro-batched per kind on the event loop (see
+    the module docstring). Same arguments, same answers, same errors."""
+
+    async def hold(
+        self,
+        *,
+        user_id: int,
+        request_id: str,
+        amount_micro: int,
+        token_id: int | None = None,
+        touch_token: bool = False,
+    ) -> int:
+        check_amount(amount_micro, allow_zero=True)
+        args = {
+            "user_id": user_id,
+            "request_id": request_id,
+            "amount_micro": amount_micro,
+            "token_id": token_id,
+            "touch_token": touch_token,
+        }
+        return await _for_this_loop().batchers["hold"].submit(request_id, args)
+
+    async def settle(
+        self, *, request_id: str, user_id: int, cost_micro: int, record: dict, hold_micro: int | None = None
+    ) -> Settlement:
+        check_amount(cost_micro, allow_zero=True)
+        args = {
+            "request_id": request_id,
+            "user_id": user_id,
+            "cost_micro": cost_micro,
+            "record": record,
+            "hold_micro": hold_micro,
+        }
+        return await _for_this_loop().batchers["settle"].submit(request_id, args)
+
+    async def release(
+        self, *, request_id: str, user_id: int, record: dict, hold_micro: int | None = None
+    ) -> Settlement:
+        return await self.settle(
+            request_id=request_id, user_id=user_id, cost_micro=0, record=record, hold_micro=hold_micro
+        )
+
+    async def refuse(
+        self, *, request_id: str, user_id: int, record: dict, touch_token_id: int | None = None
+    ) -> None:
+        args = {"user_id": user_id, "record": record, "touch_token_id": touch_token_id}
+        await _for_this_loop().batchers["refuse"].submit(request_id, args)
+
+
+_batched = BatchedLedger()
+
+
+def batched_ledger() -> BatchedLedger | None:
+    """The async money path when it is on (`BILLING_LEDGER_BATCHED`, PostgreSQL only), else None:
+    then callers run `get_ledger()`'s calls as database units (a thread hop)."""
+    if not settings.BILLING_LEDGER_BATCHED or not isinstance(get_ledger(), PostgresLedger):
+        return None
+    return _batched

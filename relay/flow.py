@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 import aiohttp
 from django.db import DatabaseError
 
-from billing.ledger import InsufficientBalance, QuotaExceeded, get_ledger
+from billing.ledger import InsufficientBalance, QuotaExceeded, batched_ledger, get_ledger
 from core.db import db_async, db_async_detached
 from core.pricing import Charge, Usage
 from groups.policy import Reason
@@ -189,7 +189,13 @@ class Call:
 
     # --- money -------------------------------------------------------------------------
 
-    def _db(self, fn):
+    def _ledger(self, name: str):
+        """The ledger's `name` call as a coroutine function: micro-batched on the event loop
+        (PostgreSQL), else a database unit on a thread."""
+        batched = batched_ledger()
+        if batched is not None:
+            return getattr(batched, name)
+        fn = getattr(get_ledger(), name)
         return db_async_detached(fn) if self.detached else db_async(fn)
 
     async def finish(self, outcome: Outcome) -> bool:
@@ -245,7 +251,7 @@ class Call:
         }
         touch = self.token.id if should_touch_last_used(self.token.id) else None
         try:
-            await self._db(get_ledger().refuse)(
+            await self._ledger("refuse")(
                 request_id=self.request_id, user_id=self.token.user_id, record=record, touch_token_id=touch
             )
         except Exception:
@@ -254,7 +260,7 @@ class Call:
     async def hold(self, amount_micro: int) -> None:
         """Reserve the estimate; 402 before any upstream call when balance or quota fall short."""
         pending = asyncio.ensure_future(
-            db_async(get_ledger().hold)(
+            self._ledger("hold")(
                 user_id=self.token.user_id,
                 token_id=self.token.id,
                 request_id=self.request_id,
@@ -330,7 +336,7 @@ class Call:
             record.update(billing_basis=charge.basis, price_breakdown=charge.as_dict())
         cost = charge.cost_micro if charge is not None else 0
         await asyncio.shield(
-            self._db(get_ledger().settle)(
+            self._ledger("settle")(
                 request_id=self.request_id,
                 user_id=self.token.user_id,
                 cost_micro=cost,

@@ -31,6 +31,16 @@ def _services(request):
 
 
 @pytest.fixture(autouse=True)
+def _ledger_path(request, settings):
+    """The batched ledger (billing.ledger.BatchedLedger) writes on connections of its own, which
+    see committed rows only: it stays on only for tests on a transactional database."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = marker is not None and (marker.kwargs.get("transaction") or (marker.args[:1] == (True,)))
+    if not transactional and "transactional_db" not in request.fixturenames:
+        settings.BILLING_LEDGER_BATCHED = False
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     from core.cache import clear_memos
 

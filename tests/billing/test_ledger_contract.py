@@ -1,5 +1,6 @@
-"""One contract for both ledger implementations: the portable one runs on any database, the
-PostgreSQL one only on PostgreSQL (marked `postgres`, skipped elsewhere)."""
+"""One contract for the three ledger implementations: the portable one runs on any database, the
+PostgreSQL one and the batched one (its calls run one at a time here; tests/billing/
+test_ledger_batched.py runs them concurrently) only on PostgreSQL (marked `postgres`)."""
 
 import threading
 import uuid
@@ -13,6 +14,7 @@ from billing.ledger import InsufficientBalance, PortableLedger, PostgresLedger, 
 from billing.models import LedgerEntry, LedgerKind, UsageRecord, Wallet
 from billing.selectors import wallets_out_of_balance
 from billing.services import wallet_recharge
+from tests.billing.conftest import BatchedSync
 from tokens.models import Token
 from tokens.services import token_create
 
@@ -25,14 +27,17 @@ def rid():
 
 @pytest.fixture(
     params=[
-        pytest.param(PortableLedger, id="portable"),
-        pytest.param(PostgresLedger, id="postgres", marks=pytest.mark.postgres),
+        pytest.param("portable", id="portable"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+        pytest.param("batched", id="batched", marks=pytest.mark.postgres),
     ]
 )
 def ledger(request):
-    if request.param is PostgresLedger and connection.vendor != "postgresql":
-        pytest.skip("the PostgreSQL ledger needs PostgreSQL (DATABASE_URL)")
-    return request.param()
+    if request.param != "portable" and connection.vendor != "postgresql":
+        pytest.skip("this ledger needs PostgreSQL (DATABASE_URL)")
+    if request.param == "batched":
+        return BatchedSync(request.getfixturevalue("ledger_loop"))
+    return PostgresLedger() if request.param == "postgres" else PortableLedger()
 
 
 @pytest.fixture
