@@ -18,6 +18,7 @@ import aiohttp
 from django.db import DatabaseError
 
 from apiyi_admin.db import db_async, db_async_detached
+from billing import spool
 from billing.ledger import InsufficientBalance, QuotaExceeded, get_ledger
 from billing.pricing import Charge, Usage
 from groups.policy import Reason
@@ -208,7 +209,7 @@ class Call:
             record.update(billing_basis=charge.basis, price_breakdown=charge.as_dict())
         cost = charge.cost_micro if charge is not None else 0
         await asyncio.shield(
-            self._db(get_ledger().settle)(
+            self._settle_or_spool(
                 request_id=self.request_id,
                 user_id=self.token.user_id,
                 cost_micro=cost,
@@ -217,10 +218,20 @@ class Call:
             )
         )
 
+    async def _settle_or_spool(self, **settlement) -> None:
+        """With the database unreachable the settlement goes to the spool, replayed once it
+        answers (billing/spool.py); only if even that fails does the DatabaseError propagate."""
+        try:
+            await self._db(get_ledger().settle)(**settlement)
+        except DatabaseError:
+            if not await spool.settle_later(**settlement):
+                raise
+
     async def fail(self, error: RelayError) -> None:
         """Resolve a call that failed: release any hold, record why, charge nothing.
 
-        With the database down the client still gets `error`; the hold stays for the sweeper."""
+        With the database down the client still gets `error` and the release is spooled (if
+        even that fails, the hold stays for the sweeper)."""
         if self.held:
             try:
                 await self.settle(
