@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import fcntl
 import logging
 import os
@@ -113,7 +114,7 @@ def decode(line: bytes) -> dict | None:
 class _Writer:
     """This process's spool file, appended to with one fsync per batch of concurrent appends."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._mutex = threading.Lock()  # the queue and counters
         self._writing = threading.Lock()  # one batch at a time
         self._reset()
@@ -254,7 +255,9 @@ class ReplayResult:
 def _record_fields(record: dict) -> dict:
     """The usage record's fields back from JSON (Decimals were written as strings)."""
     fields = {f.attname: f for f in UsageRecord._meta.concrete_fields}
-    return {name: fields[name].to_python(value) if name in fields else value for name, value in record.items()}
+    return {
+        name: fields[name].to_python(value) if name in fields else value for name, value in record.items()
+    }
 
 
 @transaction.atomic
@@ -422,7 +425,7 @@ class _Replayer:
     """The relay process's own replay: a task on its event loop that retries at most every
     `BILLING_SPOOL_REPLAY_INTERVAL_S` until nothing it spooled waits (0 turns it off)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._task: asyncio.Task | None = None
 
     def ensure_running(self) -> None:
@@ -431,7 +434,10 @@ class _Replayer:
             return
         if self._task is not None and not self._task.done() and not self._task.get_loop().is_closed():
             return
-        self._task = asyncio.get_running_loop().create_task(self._run(interval))
+        # A context of its own: not the spooling call's (whose database units fail at once
+        # once it found the database unreachable, see apiyi_admin.db._CallReach).
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(interval), context=contextvars.Context())
 
     async def _run(self, interval: float) -> None:
         from apiyi_admin.db import db_async_detached
@@ -440,6 +446,8 @@ class _Replayer:
             await asyncio.sleep(interval)
             try:
                 result = await db_async_detached(replay)()
+            except OperationalError:  # the relay already knows the database is unreachable
+                continue
             except Exception:
                 logger.exception("spool replay failed")
                 continue

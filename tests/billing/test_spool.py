@@ -49,7 +49,13 @@ def served_call(user, token, *, hold=3 * Y, cost=Y) -> dict:
         "input_tokens": 12,
         "output_tokens": 34,
     }
-    return {"request_id": request_id, "user_id": user.pk, "cost_micro": cost, "record": record, "hold_micro": hold}
+    return {
+        "request_id": request_id,
+        "user_id": user.pk,
+        "cost_micro": cost,
+        "record": record,
+        "hold_micro": hold,
+    }
 
 
 def files():
@@ -143,9 +149,10 @@ def test_concurrent_appends_share_one_fsync_and_return_only_once_on_disk(monkeyp
         t.join(30)
     assert sorted(done) == list(range(6))
     assert len(synced) == 2  # the first line alone, then the five that queued behind it together
-    assert sorted(orjson.loads(line)["n"] for line in b"".join(
-        p.read_bytes() for p in spool.spool_dir().glob(spool.PATTERN)
-    ).splitlines()) == list(range(6))
+    assert sorted(
+        orjson.loads(line)["n"]
+        for line in b"".join(p.read_bytes() for p in spool.spool_dir().glob(spool.PATTERN)).splitlines()
+    ) == list(range(6))
 
 
 @pytest.mark.django_db
@@ -318,4 +325,3 @@ def test_reconcile_fails_while_settlements_are_spooled_and_says_how_much(payer, 
     call_command("replay_spool")
     call_command("reconcile")
     assert "wallets reconcile" in capsys.readouterr().out
-

@@ -60,7 +60,8 @@ def _replayed_once(request_id: str, *, status: str) -> UsageRecord:
     record = UsageRecord.objects.get(request_id=request_id)
     assert (record.status, record.settled_at is not None) == (status, True)
     charges = LedgerEntry.objects.filter(request_id=request_id, kind="charge")
-    assert list(charges.values_list("amount_micro", flat=True)) == ([-record.cost_micro] if record.cost_micro else [])
+    expected = [-record.cost_micro] if record.cost_micro else []
+    assert list(charges.values_list("amount_micro", flat=True)) == expected
     assert LedgerEntry.objects.filter(request_id=request_id, kind="release").count() == 1
     assert holds_release_stale(older_than_s=0) == 0
     assert wallets_out_of_balance() == []

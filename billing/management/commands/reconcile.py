@@ -23,7 +23,8 @@ class Command(BaseCommand):
         if spooled.entries:
             self.stderr.write(
                 f"{spooled.entries} settlement(s) still spooled in {spool_dir()}: "
-                f"¥{format_cny(spooled.total_micro)} in all, oldest spooled {spooled.oldest:%Y-%m-%d %H:%M:%S} UTC "
+                f"¥{format_cny(spooled.total_micro)} in all, "
+                f"oldest spooled {spooled.oldest:%Y-%m-%d %H:%M:%S} UTC "
                 "(replayed once the database answers; `manage.py replay_spool` does it now)"
             )
         if spooled.corrupt:

@@ -18,4 +18,6 @@ class Command(BaseCommand):
         if not result.reached:
             raise CommandError("the database is still unreachable; entries stay spooled")
         if result.failed:
-            raise CommandError(f"{result.failed} spooled settlement(s) failed (see the log); they stay spooled")
+            raise CommandError(
+                f"{result.failed} spooled settlement(s) failed (see the log); they stay spooled"
+            )
