@@ -337,6 +337,11 @@ BILLING_LEDGER_BATCHED = envbool(
 # releases it. Video jobs settle later, from the worker, so they get their own, longer limit.
 BILLING_HOLD_STALE_AFTER_S = envint("BILLING_HOLD_STALE_AFTER_S", 2 * RELAY_MAX_CALL_SECONDS)
 BILLING_VIDEO_HOLD_STALE_AFTER_S = envint("BILLING_VIDEO_HOLD_STALE_AFTER_S", 48 * 3600)
+# Settlements that could not commit (database unreachable) wait here, on local disk, for
+# replay (billing/spool.py); the relay retries them at most this often (0: only beat and
+# `manage.py replay_spool` do).
+BILLING_SPOOL_DIR = Path(env("BILLING_SPOOL_DIR", str(VAR_DIR / "spool")))
+BILLING_SPOOL_REPLAY_INTERVAL_S = float(env("BILLING_SPOOL_REPLAY_INTERVAL_S", "5"))
 
 # Celery: Redis when REDIS_URL is set, else a file-system broker that needs no server.
 CELERY_BROKER_DIR = VAR_DIR / "celery"
@@ -405,6 +410,11 @@ CELERY_BEAT_SCHEDULE["billing-release-stale-holds"] = {
     "task": "billing.tasks.holds_release_stale",
     "schedule": 300.0,
     "options": {"expires": 290},
+}
+CELERY_BEAT_SCHEDULE["billing-spool-replay"] = {
+    "task": "billing.tasks.spool_replay",
+    "schedule": 60.0,
+    "options": {"expires": 55},
 }
 
 REST_FRAMEWORK = {

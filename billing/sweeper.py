@@ -31,7 +31,8 @@ def holds_release_stale(
     settlement does), so concurrent sweepers (or a late settlement) release it exactly once;
     the unique (request_id, kind) ledger constraint backs that up. The usage record says
     status error / "abandoned" at zero cost, and a settlement arriving later changes
-    nothing. Holds of video jobs, which the worker settles when the job ends, wait
+    nothing, except one replayed from the settlement spool (billing/spool.py), which charges
+    the call then. Holds of video jobs, which the worker settles when the job ends, wait
     `video_older_than_s` instead. Returns how many holds were released.
     """
     now = timezone.now()

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from . import sweeper
+from . import spool, sweeper
 
 
 @shared_task(name="billing.tasks.holds_release_stale", ignore_result=True)
@@ -13,3 +13,10 @@ def holds_release_stale() -> int:
         older_than_s=settings.BILLING_HOLD_STALE_AFTER_S,
         video_older_than_s=settings.BILLING_VIDEO_HOLD_STALE_AFTER_S,
     )
+
+
+@shared_task(name="billing.tasks.spool_replay", ignore_result=True)
+def spool_replay() -> int:
+    """Beat, every minute: replay settlements spooled by relay processes that died (or by
+    one whose own replay has not run yet); a file a live process holds is left to it."""
+    return spool.replay().replayed

@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 import aiohttp
 from django.db import DatabaseError
 
+from billing import spool
 from billing.ledger import InsufficientBalance, QuotaExceeded, batched_ledger, get_ledger
 from core.db import db_async, db_async_detached
 from core.pricing import Charge, Usage
@@ -336,7 +337,7 @@ class Call:
             record.update(billing_basis=charge.basis, price_breakdown=charge.as_dict())
         cost = charge.cost_micro if charge is not None else 0
         await asyncio.shield(
-            self._ledger("settle")(
+            self._settle_or_spool(
                 request_id=self.request_id,
                 user_id=self.token.user_id,
                 cost_micro=cost,
@@ -344,6 +345,15 @@ class Call:
                 hold_micro=self.hold_micro,
             )
         )
+
+    async def _settle_or_spool(self, **settlement) -> None:
+        """With the database unreachable the settlement goes to the spool, replayed once it
+        answers (billing/spool.py); only if even that fails does the DatabaseError propagate."""
+        try:
+            await self._ledger("settle")(**settlement)
+        except DatabaseError:
+            if not await spool.settle_later(**settlement):
+                raise
 
     # --- routing -----------------------------------------------------------------------
 

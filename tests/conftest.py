@@ -51,6 +51,14 @@ def _clean_cache():
     clear_memos()
 
 
+@pytest.fixture(autouse=True)
+def _spool_dir(settings, tmp_path_factory):
+    """Each test spools settlements into a folder of its own (never var/spool), replayed only
+    when the test asks (no replay task outliving the test's event loop)."""
+    settings.BILLING_SPOOL_DIR = tmp_path_factory.mktemp("spool")
+    settings.BILLING_SPOOL_REPLAY_INTERVAL_S = 0
+
+
 @pytest.fixture
 def demo(db):
     from apiyi_admin.demo import seed_demo
