@@ -8,13 +8,14 @@ from django.http import HttpResponse
 from billing.pricing import Usage
 
 from . import multipart
+from .convert.transcripts import TEXT_FORMATS, render_transcript
 from .endpoints import _relay_openai_json
 from .errors import RelayError
 from .flow import Call
 from .multipart import Upload
 from .upstream import headers_for
 
-TRANSCRIPTION_FORMATS = ("json", "verbose_json")
+TRANSCRIPTION_FORMATS = ("json", "verbose_json", *TEXT_FORMATS)
 
 
 def _per_call(data):
@@ -57,7 +58,9 @@ async def handle_speech(request, call: Call, body: dict):
 
 
 async def handle_transcription(request, call: Call, form: dict):
-    """POST /v1/audio/transcriptions (multipart `file`, `model`) → {"text": …}, billed per call."""
+    """POST /v1/audio/transcriptions (multipart `file`, `model`) → {"text": …}, billed per call.
+
+    `text`, `srt` and `vtt` are rendered from the upstream's `verbose_json` (timed segments)."""
     upload = form.get("file")
     if not isinstance(upload, Upload) or not upload.data:
         raise RelayError("invalid_request", "'file' must be a non-empty file upload.", param="file")
@@ -69,6 +72,14 @@ async def handle_transcription(request, call: Call, form: dict):
             param="response_format",
         )
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    render = None
+    if response_format in TEXT_FORMATS:
+        fields["response_format"] = "verbose_json"
+
+        def render(data: dict) -> HttpResponse:
+            return HttpResponse(
+                render_transcript(data, response_format), content_type="text/plain; charset=utf-8"
+            )
 
     def build(step, channel):
         raw, content_type = multipart.encode(
@@ -84,5 +95,6 @@ async def handle_transcription(request, call: Call, form: dict):
         family="embeddings",
         usage_of=_per_call,
         build=build,
+        render=render,
         max_tokens=None,
     )
