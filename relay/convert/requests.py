@@ -188,17 +188,18 @@ def _openai_thinking(body: dict, max_tokens: int | None) -> dict | None:
     """Anthropic `thinking` from `extra_body.thinking` (taken as is) or from `reasoning_effort`."""
     thinking = body.get("thinking")
     if thinking is not None:
-        thinking = _require_dict(thinking, "thinking")
+        _check_thinking(thinking)
         kind = thinking.get("type")
         budget = thinking.get("budget_tokens")
+        display = {"display": thinking["display"]} if thinking.get("display") else {}
         if kind == "enabled":
             if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
                 raise ConversionError(f"'thinking.budget_tokens' must be an integer >= {MIN_THINKING_BUDGET}")
             if max_tokens is not None and budget >= max_tokens:
                 raise ConversionError("'thinking.budget_tokens' must be less than 'max_tokens'")
-            return {"type": "enabled", "budget_tokens": budget}
+            return {"type": "enabled", "budget_tokens": budget, **display}
         if kind in ("adaptive", "disabled"):
-            return {"type": kind}
+            return {"type": kind, **display}
         raise ConversionError("'thinking.type' must be 'enabled', 'adaptive' or 'disabled'")
     effort = body.get("reasoning_effort")
     if effort is None or effort == "none":
@@ -504,6 +505,7 @@ def anthropic_messages_to_openai_chat(body: dict) -> dict:
             if isinstance(choice, dict) and choice.get("disable_parallel_tool_use") is True:
                 out["parallel_tool_calls"] = False
     output_config = _anthropic_output_config(body)
+    _check_thinking(body.get("thinking"))
     effort = output_config.get("effort") or _reasoning_effort(body.get("thinking"))
     if effort:
         out["reasoning_effort"] = effort
@@ -791,6 +793,24 @@ def _anthropic_tool_choice(choice) -> str | dict:
     if kind == "tool" and isinstance(choice.get("name"), str) and choice["name"]:
         return {"type": "function", "function": {"name": choice["name"]}}
     raise ConversionError("'tool_choice' must be an object of type 'auto', 'any', 'none' or named 'tool'")
+
+
+def _check_thinking(thinking) -> None:
+    """`thinking` keys; `display` is honoured on an OpenAI channel's answer (see `shows_thinking`)."""
+    if thinking is None:
+        return
+    thinking = _require_dict(thinking, "thinking")
+    for key in thinking:
+        if key not in ("type", "budget_tokens", "display"):
+            raise ConversionError(f"'thinking.{key}' is not a thinking setting this route can carry")
+    if thinking.get("display") not in (None, "summarized", "omitted"):
+        raise ConversionError("'thinking.display' must be 'summarized' or 'omitted'")
+
+
+def shows_thinking(body: dict) -> bool:
+    """Whether an Anthropic client wants the reasoning back: not with `thinking.display: "omitted"`."""
+    thinking = body.get("thinking") if isinstance(body, dict) else None
+    return not (isinstance(thinking, dict) and thinking.get("display") == "omitted")
 
 
 def _reasoning_effort(thinking) -> str | None:

@@ -106,6 +106,26 @@ def test_anthropic_thinking_on_an_openai_format_model_gives_a_thinking_block(liv
     assert sent["reasoning_effort"] == "medium"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_thinking_display_omitted_keeps_the_reasoning_out(live, stream):
+    """Claude Code sends `thinking: {"type": "adaptive", "display": "omitted"}`."""
+    client = live.anthropic()
+    kwargs = {
+        "model": DOMESTIC,
+        "max_tokens": 2048,
+        "messages": ASK,
+        "thinking": {"type": "adaptive", "display": "omitted"},
+    }
+    if stream:
+        with client.messages.stream(**kwargs) as events:
+            message = events.get_final_message()
+    else:
+        message = client.messages.create(**kwargs)
+    assert [b.type for b in message.content] == ["text"] and message.content[0].text
+    (sent,) = domestic_bodies(live)
+    assert sent["reasoning_effort"] == "medium"  # the upstream still reasons
+
+
 def test_anthropic_output_config_schema_on_an_openai_format_model_gives_json(live):
     message = live.anthropic().messages.create(
         model=DOMESTIC,
