@@ -629,7 +629,9 @@ class _Batcher:
             raise
 
     def _take(self) -> list[_Pending]:
-        batch, rest, keys = [], [], set()
+        batch: list[_Pending] = []
+        rest: list[_Pending] = []
+        keys: set[str] = set()
         for pending in self.queue:
             if pending.queued_at < self.unreachable_since:
                 _resolve(pending, error=db_utils.OperationalError(UNREACHABLE))
@@ -824,7 +826,8 @@ class _LoopLedger:
         table = _table(conn, UsageRecord)
         model_fields = _usage_fields()
         columns = ", ".join(f.column for f in model_fields.values())
-        ctes, params = [], []
+        ctes: list[str] = []
+        params: list[object] = []
         for i, (names, rows) in enumerate(groups.items()):
             update = ", ".join(
                 f"{model_fields[n].column} = EXCLUDED.{model_fields[n].column}"

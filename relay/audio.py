@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from core.pricing import Usage
 
 from . import multipart
+from .convert.transcripts import TEXT_FORMATS, render_transcript
 from .endpoints import OpenAISpec
 from .errors import RelayError
 from .flow import Call, UpstreamRequest
@@ -15,7 +16,7 @@ from .multipart import Upload
 from .pipeline import Metered, run
 from .upstream import headers_for
 
-TRANSCRIPTION_FORMATS = ("json", "verbose_json")
+TRANSCRIPTION_FORMATS = ("json", "verbose_json", *TEXT_FORMATS)
 
 
 def _text_field(body: dict, name: str) -> str:
@@ -62,7 +63,9 @@ async def handle_speech(request, call: Call, body: dict):
 
 
 class TranscriptionSpec(OpenAISpec):
-    """POST /v1/audio/transcriptions (multipart `file`, `model`) → {"text": …}, billed per call."""
+    """POST /v1/audio/transcriptions (multipart `file`, `model`) → {"text": …}, billed per call.
+
+    `text`, `srt` and `vtt` are rendered from the upstream's `verbose_json` (timed segments)."""
 
     family = "embeddings"
     path = "/audio/transcriptions"
@@ -81,6 +84,9 @@ class TranscriptionSpec(OpenAISpec):
             )
         self.upload = upload
         self.fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        self.text_format = response_format if response_format in TEXT_FORMATS else None
+        if self.text_format:
+            self.fields["response_format"] = "verbose_json"
         super().parse(call)
 
     def build(self, step, channel) -> UpstreamRequest:
@@ -91,6 +97,13 @@ class TranscriptionSpec(OpenAISpec):
 
     def usage(self, served, reply) -> Metered:
         return Metered(Usage(calls=1))
+
+    async def deliver(self, served, reply) -> HttpResponse:
+        if self.text_format is None:
+            return await super().deliver(served, reply)
+        return HttpResponse(
+            render_transcript(reply, self.text_format), content_type="text/plain; charset=utf-8"
+        )
 
 
 async def handle_transcription(request, call: Call, form: dict):

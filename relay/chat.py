@@ -25,6 +25,7 @@ from .convert.requests import (
     openai_chat_to_anthropic,
     openai_wants_usage,
     openai_with_stream_usage,
+    shows_thinking,
 )
 from .convert.responses import anthropic_message_to_openai_chat, openai_chat_to_anthropic_message
 from .convert.sse import SSEParser
@@ -102,6 +103,7 @@ class ChatRequest:
         self.model = model
         self.stream = stream
         self.include_usage = openai_wants_usage(body)
+        self.shows_thinking = api_format != "anthropic" or shows_thinking(body)
         self.prompt_chars = request_chars(body)
         self._converted: dict[str, dict] = {}
 
@@ -179,7 +181,7 @@ class ChatSpec(Spec[dict, dict]):
         elif kind == "anthropic":
             out = anthropic_message_to_openai_chat(data, model=chat.model)
         else:
-            out = openai_chat_to_anthropic_message(data, model=chat.model)
+            out = openai_chat_to_anthropic_message(data, model=chat.model, thinking=chat.shows_thinking)
         return chat.answer(out)
 
     def usage(self, served: Served[dict], reply: dict) -> Metered:
@@ -214,7 +216,9 @@ def stream_converter(chat: ChatRequest, channel_kind: str):
         return streams.AnthropicToOpenAIStream(chat.model, chat.include_usage)
     if channel_kind == "anthropic":
         return streams.AnthropicPassthroughStream()
-    return streams.OpenAIToAnthropicStream(chat.model, input_tokens=estimate_tokens(chat.prompt_chars))
+    return streams.OpenAIToAnthropicStream(
+        chat.model, input_tokens=estimate_tokens(chat.prompt_chars), thinking=chat.shows_thinking
+    )
 
 
 def received_before_break(response: aiohttp.ClientResponse) -> bytes:

@@ -25,6 +25,7 @@ from .convert.gemini import (
     gemini_prompt,
     gemini_to_chat,
     images_to_gemini,
+    include_thoughts,
     model_entry,
     models_list,
 )
@@ -42,19 +43,21 @@ SSE = "text/event-stream; charset=utf-8"
 class GeminiChat(ChatRequest):
     """The chat request of a Gemini generateContent call: answers and streams go back as Gemini."""
 
-    def __init__(self, *args, sse: bool, **kwargs):
+    def __init__(self, *args, sse: bool, thoughts: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self.sse = sse  # `alt=sse`: server-sent events; otherwise one JSON array, as Google answers
+        self.thoughts = thoughts  # `includeThoughts`: reasoning comes back as `thought` parts
         self.include_usage = True  # Gemini streams always end with usageMetadata
         if not sse:
             self.stream_content_type = "application/json"
 
     def answer(self, out: dict) -> dict:
-        return chat_to_gemini(out, model=self.model)
+        return chat_to_gemini(out, model=self.model, thoughts=self.thoughts)
 
     def stream_converter(self, channel_kind: str):
         return ChainedStream(
-            super().stream_converter(channel_kind), ChatToGeminiStream(self.model, sse=self.sse)
+            super().stream_converter(channel_kind),
+            ChatToGeminiStream(self.model, sse=self.sse, thoughts=self.thoughts),
         )
 
 
@@ -81,7 +84,11 @@ async def handle_generate(
         return await _generate_image(request, call, body, model, stream=stream, sse=sse)
     chat = _converted(gemini_to_chat, body, model=model, stream=stream)
     return await handle_chat(
-        request, call, chat, chat_type=functools.partial(GeminiChat, sse=sse), chat_format="openai"
+        request,
+        call,
+        chat,
+        chat_type=functools.partial(GeminiChat, sse=sse, thoughts=include_thoughts(body)),
+        chat_format="openai",
     )
 
 

@@ -69,3 +69,13 @@ async def handle_response_get(request, call: Call, response_id: str) -> HttpResp
         await response_store.delete(call.token.user_id, response_id)
         return json_response({"id": response_id, "object": "response", "deleted": True})
     return json_response(await response_store.fetch(call.token.user_id, response_id))
+
+
+async def handle_response_input_items(request, call: Call, response_id: str) -> HttpResponse:
+    """GET /v1/responses/{id}/input_items."""
+    return json_response(await response_store.list_input_items(call.token.user_id, response_id, request.GET))
+
+
+async def handle_response_cancel(request, call: Call, response_id: str) -> HttpResponse:
+    """POST /v1/responses/{id}/cancel."""
+    await response_store.cancel(call.token.user_id, response_id)

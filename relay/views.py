@@ -38,7 +38,12 @@ from .flow import Call, Failed
 from .images import image_file as fetch_image_file
 from .multipart import read_form
 from .ratelimit import rpm_check_token
-from .responses_api import handle_response_get, handle_responses
+from .responses_api import (
+    handle_response_cancel,
+    handle_response_get,
+    handle_response_input_items,
+    handle_responses,
+)
 from .videos import (
     handle_video_content,
     handle_video_create,
@@ -141,6 +146,16 @@ async def responses(request, call):
 @relay_view("openai", methods=("GET", "DELETE"))
 async def response_detail(request, call, response_id: str):
     return await handle_response_get(request, call, response_id)
+
+
+@relay_view("openai", methods=("GET",))
+async def response_input_items(request, call, response_id: str):
+    return await handle_response_input_items(request, call, response_id)
+
+
+@relay_view("openai")
+async def response_cancel(request, call, response_id: str):
+    return await handle_response_cancel(request, call, response_id)
 
 
 @relay_view("anthropic")

@@ -465,6 +465,13 @@ def _tool_choice(config) -> str | dict | None:
     raise _err("toolConfig.functionCallingConfig.mode", f"'{mode}' is not AUTO, ANY or NONE")
 
 
+def include_thoughts(body: dict) -> bool:
+    """`thinkingConfig.includeThoughts`: thoughts come back as `thought` parts only when true
+    (Google's default is false)."""
+    config = json_object(camelize(body).get("generationConfig")) if isinstance(body, dict) else {}
+    return json_object(config.get("thinkingConfig")).get("includeThoughts") is True
+
+
 def gemini_prompt(body: dict) -> str:
     """The text of the last user turn: the prompt an image model is asked for."""
     body = camelize(body)
@@ -515,8 +522,8 @@ def _call_part(call_id: str, name: str, arguments) -> dict:
     return {"functionCall": {"id": call_id, "name": name, "args": args}}
 
 
-def chat_to_gemini(chat: dict, *, model: str) -> dict:
-    """A chat.completion as a GenerateContentResponse."""
+def chat_to_gemini(chat: dict, *, model: str, thoughts: bool = False) -> dict:
+    """A chat.completion as a GenerateContentResponse (its reasoning as `thought` parts if `thoughts`)."""
     choices = chat.get("choices") if isinstance(chat, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ConversionError("upstream response is not an OpenAI chat completion")
@@ -524,7 +531,7 @@ def chat_to_gemini(chat: dict, *, model: str) -> dict:
     message = json_object(choice.get("message"))
     parts: list[dict] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
+    if thoughts and isinstance(reasoning, str) and reasoning:
         parts.append({"text": reasoning, "thought": True})
     text = message.get("content")
     if isinstance(text, list):
@@ -593,12 +600,14 @@ def _image_mime(b64: str) -> str:
 class ChatToGeminiStream(StreamConverter):
     """OpenAI chat chunks as streamGenerateContent chunks: SSE (`alt=sse`) or one JSON array.
 
-    Function calls are sent whole (as Gemini does) once their arguments are complete."""
+    Function calls are sent whole (as Gemini does) once their arguments are complete; the
+    reasoning goes out as `thought` parts only if `thoughts` (`includeThoughts: true`)."""
 
-    def __init__(self, model: str, *, sse: bool = True):
+    def __init__(self, model: str, *, sse: bool = True, thoughts: bool = False):
         super().__init__()
         self.model = model
         self.sse = sse
+        self.thoughts = thoughts
         self._id = new_id("")
         self._sent = 0
         self._calls: dict[int, dict] = {}
@@ -638,7 +647,8 @@ class ChatToGeminiStream(StreamConverter):
             parts = []
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
-                parts.append({"text": reasoning, "thought": True})
+                if self.thoughts:
+                    parts.append({"text": reasoning, "thought": True})
                 self.output_chars += len(reasoning)
             if isinstance(delta.get("content"), str) and delta["content"]:
                 parts.append({"text": delta["content"]})

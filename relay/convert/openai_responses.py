@@ -3,7 +3,7 @@
 The relay serves `/v1/responses` by converting to chat (which every channel kind speaks,
 directly or through the chat⇄Anthropic converters) and converting the answer back. What
 chat cannot carry is refused with a `ConversionError` naming the field; nothing is dropped
-without a word (the few accepted-but-inert fields are listed in `ACCEPTED_INERT`).
+without a word (each top-level field's decision is in `relay.convert.fields.RESPONSES_TO_CHAT`).
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import time
 
 from core.pricing import Usage
 from relay.convert.errors import ConversionError
+from relay.convert.fields import RESPONSES_TO_CHAT, check_fields
 from relay.convert.responses import new_id, upstream_error_message
 from relay.convert.shapes import json_array, json_object
 from relay.convert.sse import SSEEvent, encode_sse
 from relay.convert.streams import StreamConverter
 from relay.convert.usage import usage_from_openai
 
-# Carried to chat under the same name.
+# Carried to chat under the same name (every top-level field: `fields.RESPONSES_TO_CHAT`).
 SAME_NAME = (
     "temperature",
     "top_p",
@@ -26,28 +27,11 @@ SAME_NAME = (
     "user",
     "safety_identifier",
     "prompt_cache_key",
+    "prompt_cache_retention",
     "service_tier",
     "stream",
 )
-# Accepted and honoured by the gateway itself (not sent upstream).
-GATEWAY_FIELDS = (
-    "model",
-    "input",
-    "instructions",
-    "tools",
-    "tool_choice",
-    "text",
-    "reasoning",
-    "max_output_tokens",
-    "previous_response_id",
-    "store",
-    "metadata",
-    "include",
-    "stream_options",
-    "truncation",
-    "client_metadata",
-)
-INCLUDE_ALLOWED = {"reasoning.encrypted_content", "message.output_text.logprobs"}
+INCLUDE_ALLOWED = {"reasoning.encrypted_content"}
 
 
 def _field_error(field: str, why: str) -> ConversionError:
@@ -62,9 +46,7 @@ def responses_to_chat(body: dict, history: list[dict] | None = None) -> dict:
     `previous_response_id` names (input and output items, oldest first)."""
     if not isinstance(body, dict):
         raise ConversionError("request body must be a JSON object")
-    for key in body:
-        if key not in SAME_NAME and key not in GATEWAY_FIELDS:
-            raise _field_error(key, "is not supported by this gateway's /v1/responses")
+    check_fields(body, RESPONSES_TO_CHAT, "this gateway's /v1/responses")
     if body.get("truncation") not in (None, "disabled", "auto"):
         raise _field_error("truncation", "must be 'disabled' or 'auto'")
     include = body.get("include")

@@ -1,7 +1,8 @@
 """Request bodies: OpenAI Chat Completions ⇄ Anthropic Messages.
 
-Only what both APIs can express is converted; fields without an equivalent are dropped,
-and bodies that cannot be converted raise `ConversionError` with a message the client can act on.
+Only what both APIs can express is converted: every top-level field gets the decision its
+table in `relay.convert.fields` gives it (carried, honoured or refused), and bodies that
+cannot be converted raise `ConversionError` with a message naming the field.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import orjson
 
 from relay.convert.errors import ConversionError
+from relay.convert.fields import ANTHROPIC_TO_OPENAI_CHAT, OPENAI_CHAT_TO_ANTHROPIC, check_fields
 from relay.convert.shapes import json_object
 
 DEFAULT_MAX_TOKENS = 4096
@@ -25,8 +27,9 @@ ANTHROPIC_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": 
 MIN_THINKING_BUDGET = 1024
 JSON_OBJECT_TOOL = "json_object_response"
 """The forced tool that carries OpenAI's json_object mode to Anthropic (its input is the JSON answer)."""
-_UNCARRIED = ("logprobs", "top_logprobs", "logit_bias", "audio", "prediction", "web_search_options")
-"""OpenAI fields that change the answer and have no Anthropic equivalent: refused, never dropped."""
+SERVICE_TIERS = {"auto": "auto", "default": "standard_only"}
+"""OpenAI service_tier → Anthropic service_tier (read back the other way)."""
+CLEAR_THINKING = "clear_thinking_20251015"
 
 
 def _require_dict(body, what: str = "request body") -> dict:
@@ -93,17 +96,7 @@ def openai_chat_to_anthropic(body: dict) -> dict:
     """An OpenAI chat.completions request as an Anthropic /v1/messages request."""
     body = _require_dict(body)
     messages = _messages(body)
-    if body.get("n") not in (None, 1):
-        raise ConversionError("'n' greater than 1 is not supported by Anthropic models")
-    for key in _UNCARRIED:
-        if body.get(key) not in (None, False):
-            raise ConversionError(f"'{key}' is not supported by Anthropic models")
-    for key in ("frequency_penalty", "presence_penalty"):
-        if _number(body, key) not in (None, 0):
-            raise ConversionError(f"'{key}' is not supported by Anthropic models")
-    modalities = body.get("modalities")
-    if modalities is not None and modalities != ["text"]:
-        raise ConversionError("'modalities' other than ['text'] is not supported by Anthropic models")
+    check_fields(body, OPENAI_CHAT_TO_ANTHROPIC, "Anthropic models")
     system: list[dict] = []
     turns: list[dict] = []
     for i, message in enumerate(messages):
@@ -160,27 +153,53 @@ def openai_chat_to_anthropic(body: dict) -> dict:
     if choice and tools:
         out["tool_choice"] = choice
     _apply_response_format(out, body.get("response_format"), thinks=thinks)
-    user = body.get("user")
-    if isinstance(user, str) and user:
+    user = _openai_end_user(body)
+    if user:
         out["metadata"] = {"user_id": user}
+    tier = body.get("service_tier")
+    if tier is not None:
+        if tier not in SERVICE_TIERS:
+            raise ConversionError(
+                f"'service_tier' {tier!r} has no Anthropic equivalent (use {' or '.join(SERVICE_TIERS)})"
+            )
+        out["service_tier"] = SERVICE_TIERS[tier]
     return out
+
+
+def _openai_end_user(body: dict) -> str | None:
+    """`safety_identifier` (or the older `user` it replaces): Anthropic's `metadata.user_id`."""
+    ids = {}
+    for key in ("safety_identifier", "user"):
+        value = body.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ConversionError(f"'{key}' must be a string")
+        if value:
+            ids[key] = value
+    if len(set(ids.values())) > 1:
+        raise ConversionError(
+            "'safety_identifier' and 'user' differ: Anthropic models take one end-user id (metadata.user_id)"
+        )
+    return next(iter(ids.values()), None)
 
 
 def _openai_thinking(body: dict, max_tokens: int | None) -> dict | None:
     """Anthropic `thinking` from `extra_body.thinking` (taken as is) or from `reasoning_effort`."""
     thinking = body.get("thinking")
     if thinking is not None:
-        thinking = _require_dict(thinking, "thinking")
+        _check_thinking(thinking)
         kind = thinking.get("type")
         budget = thinking.get("budget_tokens")
+        display = {"display": thinking["display"]} if thinking.get("display") else {}
         if kind == "enabled":
             if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
                 raise ConversionError(f"'thinking.budget_tokens' must be an integer >= {MIN_THINKING_BUDGET}")
             if max_tokens is not None and budget >= max_tokens:
                 raise ConversionError("'thinking.budget_tokens' must be less than 'max_tokens'")
-            return {"type": "enabled", "budget_tokens": budget}
+            return {"type": "enabled", "budget_tokens": budget, **display}
         if kind in ("adaptive", "disabled"):
-            return {"type": kind}
+            return {"type": kind, **display}
         raise ConversionError("'thinking.type' must be 'enabled', 'adaptive' or 'disabled'")
     effort = body.get("reasoning_effort")
     if effort is None or effort == "none":
@@ -461,8 +480,8 @@ def anthropic_messages_to_openai_chat(body: dict) -> dict:
     if not out_messages:
         raise ConversionError("'messages' must contain at least one message")
 
-    if body.get("top_k") is not None:
-        raise ConversionError("'top_k' is not supported by OpenAI-compatible models")
+    check_fields(body, ANTHROPIC_TO_OPENAI_CHAT, "OpenAI-compatible models")
+    _clear_thinking(out_messages, body.get("context_management"))
     out: dict = {"model": body.get("model"), "messages": out_messages}
     max_tokens = _max_tokens(body, "max_tokens")
     if max_tokens is not None:
@@ -486,12 +505,73 @@ def anthropic_messages_to_openai_chat(body: dict) -> dict:
             if isinstance(choice, dict) and choice.get("disable_parallel_tool_use") is True:
                 out["parallel_tool_calls"] = False
     output_config = _anthropic_output_config(body)
+    _check_thinking(body.get("thinking"))
     effort = output_config.get("effort") or _reasoning_effort(body.get("thinking"))
     if effort:
         out["reasoning_effort"] = effort
     if "format" in output_config:
         out["response_format"] = output_config["format"]
+    user = _anthropic_end_user(body.get("metadata"))
+    if user:
+        out["user"] = user
+    tier = body.get("service_tier")
+    if tier is not None:
+        tiers = {v: k for k, v in SERVICE_TIERS.items()}
+        if tier not in tiers:
+            raise ConversionError(f"'service_tier' must be one of {', '.join(tiers)}")
+        out["service_tier"] = tiers[tier]
     return out
+
+
+def _anthropic_end_user(metadata) -> str | None:
+    """`metadata.user_id`, the end-user id OpenAI takes as `user`."""
+    if metadata is None:
+        return None
+    metadata = _require_dict(metadata, "metadata")
+    for key in metadata:
+        if key != "user_id":
+            raise ConversionError(f"'metadata.{key}' is not supported (only 'metadata.user_id')")
+    user = metadata.get("user_id")
+    if user is not None and not isinstance(user, str):
+        raise ConversionError("'metadata.user_id' must be a string")
+    return user or None
+
+
+def _clear_thinking(messages: list[dict], context_management) -> None:
+    """Apply `context_management`'s clear_thinking edit to the reasoning history sent upstream.
+
+    Claude Code sends `keep: "all"` (nothing to clear); `{"type": "thinking_turns", "value": N}`
+    keeps the reasoning of the last N assistant turns that have some (Anthropic's default is 1).
+    Other edits (clearing tool results past a token threshold) cannot be applied faithfully here."""
+    if context_management is None:
+        return
+    config = _require_dict(context_management, "context_management")
+    for key in config:
+        if key != "edits":
+            raise ConversionError(f"'context_management.{key}' is not supported by OpenAI-compatible models")
+    edits = config.get("edits") or []
+    if not isinstance(edits, list):
+        raise ConversionError("'context_management.edits' must be an array")
+    for j, edit in enumerate(edits):
+        where = f"context_management.edits[{j}]"
+        edit = _require_dict(edit, where)
+        if edit.get("type") != CLEAR_THINKING:
+            raise ConversionError(
+                f"'{where}.type' {edit.get('type')!r} cannot be applied for OpenAI-compatible models "
+                f"(only {CLEAR_THINKING})"
+            )
+        for key in edit:
+            if key not in ("type", "keep"):
+                raise ConversionError(f"'{where}.{key}' is not supported by OpenAI-compatible models")
+        keep = edit.get("keep", {"type": "thinking_turns", "value": 1})
+        if keep == "all":
+            continue
+        value = keep.get("value") if isinstance(keep, dict) and keep.get("type") == "thinking_turns" else None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConversionError(f"'{where}.keep' must be 'all' or {{'type': 'thinking_turns', 'value': N}}")
+        thinking_turns = [m for m in messages if m["role"] == "assistant" and "reasoning_content" in m]
+        for message in thinking_turns[: max(len(thinking_turns) - value, 0)]:
+            del message["reasoning_content"]
 
 
 def _anthropic_output_config(body: dict) -> dict:
@@ -713,6 +793,24 @@ def _anthropic_tool_choice(choice) -> str | dict:
     if kind == "tool" and isinstance(choice.get("name"), str) and choice["name"]:
         return {"type": "function", "function": {"name": choice["name"]}}
     raise ConversionError("'tool_choice' must be an object of type 'auto', 'any', 'none' or named 'tool'")
+
+
+def _check_thinking(thinking) -> None:
+    """`thinking` keys; `display` is honoured on an OpenAI channel's answer (see `shows_thinking`)."""
+    if thinking is None:
+        return
+    thinking = _require_dict(thinking, "thinking")
+    for key in thinking:
+        if key not in ("type", "budget_tokens", "display"):
+            raise ConversionError(f"'thinking.{key}' is not a thinking setting this route can carry")
+    if thinking.get("display") not in (None, "summarized", "omitted"):
+        raise ConversionError("'thinking.display' must be 'summarized' or 'omitted'")
+
+
+def shows_thinking(body: dict) -> bool:
+    """Whether an Anthropic client wants the reasoning back: not with `thinking.display: "omitted"`."""
+    thinking = body.get("thinking") if isinstance(body, dict) else None
+    return not (isinstance(thinking, dict) and thinking.get("display") == "omitted")
 
 
 def _reasoning_effort(thinking) -> str | None:

@@ -125,8 +125,9 @@ def _message_id(upstream_id) -> str:
     return new_id("msg_")
 
 
-def openai_chat_to_anthropic_message(resp: dict, *, model: str) -> dict:
-    """An OpenAI chat.completion response as an Anthropic message."""
+def openai_chat_to_anthropic_message(resp: dict, *, model: str, thinking: bool = True) -> dict:
+    """An OpenAI chat.completion response as an Anthropic message (its reasoning as a thinking
+    block unless not `thinking`: the client asked for `thinking.display: "omitted"`)."""
     choices = resp.get("choices") if isinstance(resp, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ConversionError("upstream response is not an OpenAI chat completion")
@@ -134,7 +135,7 @@ def openai_chat_to_anthropic_message(resp: dict, *, model: str) -> dict:
     message = json_object(choice.get("message"))
     content: list[dict] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
+    if thinking and isinstance(reasoning, str) and reasoning:
         content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     text = message.get("content")
     if isinstance(text, list):  # a few servers answer with content parts

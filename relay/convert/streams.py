@@ -293,10 +293,11 @@ class AnthropicToOpenAIStream(StreamConverter):
 class OpenAIToAnthropicStream(StreamConverter):
     """OpenAI chat.completion.chunk events as the exact Anthropic message event sequence."""
 
-    def __init__(self, model: str, *, input_tokens: int = 0):
+    def __init__(self, model: str, *, input_tokens: int = 0, thinking: bool = True):
         super().__init__()
         self.model = model
         self.input_tokens = input_tokens  # placeholder for message_start: OpenAI reports usage last
+        self.thinking = thinking  # False for `thinking.display: "omitted"`: reasoning is not sent
         self._id = new_id("msg_")
         self._started = False
         self._open: tuple[str, int] | None = None  # (kind, Anthropic index) of the open block
@@ -388,8 +389,10 @@ class OpenAIToAnthropicStream(StreamConverter):
         delta = choice.get("delta")
         if isinstance(delta, dict):
             reasoning = _str(delta.get("reasoning_content")) or _str(delta.get("reasoning"))
-            if reasoning:
+            if reasoning and self.thinking:
                 out.extend(self._text("thinking", reasoning))
+            elif reasoning:
+                self.output_chars += len(reasoning)  # generated and billed, only not shown
             text = _str(delta.get("content")) or _str(delta.get("refusal"))
             if text:
                 out.extend(self._text("text", text))

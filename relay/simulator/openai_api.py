@@ -657,7 +657,25 @@ async def audio_transcriptions(call: Call) -> web.Response:
     if not isinstance(upload, dict) or not upload.get("size"):
         raise BadRequest("'file' must be a non-empty file upload.", param="file")
     text = f"Transcript of {upload['filename']} ({upload['size']} bytes) from {call.upstream}."
-    return call.json({"text": text}, headers=headers())
+    fmt = call.body.get("response_format") or "json"
+    if fmt == "json":
+        return call.json({"text": text}, headers=headers())
+    if fmt != "verbose_json":
+        raise BadRequest(f"Invalid 'response_format': {fmt!r} (the simulator speaks json and verbose_json).")
+    # two timed segments, as Whisper splits at sentence ends: enough to check srt/vtt rendering
+    head, _, tail = text.partition(" (")
+    segments = [
+        {"id": 0, "start": 0.0, "end": 1.5, "text": " " + head},
+        {"id": 1, "start": 1.5, "end": 3.25, "text": " (" + tail},
+    ]
+    verbose = {
+        "task": "transcribe",
+        "language": "english",
+        "duration": 3.25,
+        "text": text,
+        "segments": segments,
+    }
+    return call.json(verbose, headers=headers())
 
 
 async def models(call: Call) -> web.Response:

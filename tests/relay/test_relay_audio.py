@@ -70,7 +70,7 @@ def test_audio_missing_fields_and_unknown_model(live, reconciled):
     assert no_model.value.body["param"] == "model"
     with pytest.raises(openai.BadRequestError) as text_format:
         client.audio.transcriptions.create(
-            model="whisper-1", file=("clip.wav", AUDIO, "audio/wav"), response_format="srt"
+            model="whisper-1", file=("clip.wav", AUDIO, "audio/wav"), response_format="diarized_json"
         )
     assert text_format.value.body["param"] == "response_format"
     with pytest.raises(openai.NotFoundError):

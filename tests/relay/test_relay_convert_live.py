@@ -106,6 +106,26 @@ def test_anthropic_thinking_on_an_openai_format_model_gives_a_thinking_block(liv
     assert sent["reasoning_effort"] == "medium"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_thinking_display_omitted_keeps_the_reasoning_out(live, stream):
+    """Claude Code sends `thinking: {"type": "adaptive", "display": "omitted"}`."""
+    client = live.anthropic()
+    kwargs = {
+        "model": DOMESTIC,
+        "max_tokens": 2048,
+        "messages": ASK,
+        "thinking": {"type": "adaptive", "display": "omitted"},
+    }
+    if stream:
+        with client.messages.stream(**kwargs) as events:
+            message = events.get_final_message()
+    else:
+        message = client.messages.create(**kwargs)
+    assert [b.type for b in message.content] == ["text"] and message.content[0].text
+    (sent,) = domestic_bodies(live)
+    assert sent["reasoning_effort"] == "medium"  # the upstream still reasons
+
+
 def test_anthropic_output_config_schema_on_an_openai_format_model_gives_json(live):
     message = live.anthropic().messages.create(
         model=DOMESTIC,
@@ -248,3 +268,203 @@ def test_anthropic_output_config_stream_on_an_openai_format_model_streams_json(l
     text = "".join(b.text for b in message.content if b.type == "text")
     assert set(SCHEMA["required"]) <= orjson.loads(text).keys()
     assert message.usage.output_tokens > 0
+
+
+# ---------------------------------------------------------------- every field: carried, honoured or a 400
+
+
+def test_openai_fields_with_an_anthropic_equivalent_are_carried(live):
+    completion = live.openai().chat.completions.create(
+        model=CLAUDE,
+        messages=ASK,
+        safety_identifier="end-user-7",
+        service_tier="default",
+        metadata={"run": "nightly"},  # tags stored completions only, and none are stored: honoured
+        prompt_cache_key="session-1",  # a cache-routing hint: honoured
+        store=False,
+        verbosity="medium",
+    )
+    assert completion.choices[0].message.content
+    (sent,) = claude_bodies(live)
+    assert sent["metadata"] == {"user_id": "end-user-7"}
+    assert sent["service_tier"] == "standard_only"
+    assert not {"seed", "store", "verbosity", "prompt_cache_key", "safety_identifier"} & sent.keys()
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"seed": 7}, "'seed'"),
+        ({"store": True}, "'store'"),
+        ({"verbosity": "low"}, "'verbosity'"),
+        ({"service_tier": "flex"}, "'service_tier'"),
+        ({"extra_body": {"repetition_penalty": 1.1}}, "'repetition_penalty'"),
+    ],
+)
+def test_openai_fields_anthropic_cannot_honour_are_a_400_naming_them(live, extra, field):
+    with pytest.raises(openai.BadRequestError) as caught:
+        live.openai().chat.completions.create(model=CLAUDE, messages=ASK, **extra)
+    assert field in caught.value.message
+    assert claude_bodies(live) == []
+
+
+def test_anthropic_fields_with_an_openai_equivalent_are_carried(live):
+    """What Claude Code sends a non-Claude model besides messages (captured from the CLI 2.1.x)."""
+    message = live.anthropic().messages.create(
+        model=DOMESTIC,
+        max_tokens=256,
+        messages=ASK,
+        metadata={"user_id": '{"device_id":"d1","session_id":"s1"}'},
+        service_tier="standard_only",
+        extra_body={"context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}},
+    )
+    assert message.content[0].text
+    (sent,) = domestic_bodies(live)
+    assert sent["user"] == '{"device_id":"d1","session_id":"s1"}'
+    assert sent["service_tier"] == "default"
+    assert "context_management" not in sent and "metadata" not in sent
+
+
+def test_anthropic_context_edits_keep_only_the_last_thinking_turns(live):
+    history = []
+    for n in range(3):
+        history += [
+            {"role": "user", "content": f"question {n}"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": f"thought {n}", "signature": "sig"},
+                    {"type": "text", "text": f"answer {n}"},
+                ],
+            },
+        ]
+    live.anthropic().messages.create(
+        model=DOMESTIC,
+        max_tokens=256,
+        messages=[*history, {"role": "user", "content": "and now?"}],
+        extra_body={
+            "context_management": {
+                "edits": [{"type": "clear_thinking_20251015", "keep": {"type": "thinking_turns", "value": 1}}]
+            }
+        },
+    )
+    (sent,) = domestic_bodies(live)
+    kept = [m.get("reasoning_content") for m in sent["messages"] if m["role"] == "assistant"]
+    assert kept == [None, None, "thought 2"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        (
+            {"context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]}},
+            "context_management.edits[0].type",
+        ),
+        ({"metadata": {"user_id": "u", "team": "x"}}, "metadata.team"),
+        ({"service_tier": "priority"}, "'service_tier'"),
+        ({"container": "container_1"}, "'container'"),
+        ({"inference_speed": "fast"}, "'inference_speed'"),
+    ],
+)
+def test_anthropic_fields_openai_cannot_honour_are_a_400_naming_them(live, extra, field):
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        live.anthropic().messages.create(model=DOMESTIC, max_tokens=64, messages=ASK, extra_body=extra)
+    assert field in str(caught.value)
+    assert domestic_bodies(live) == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_gemini_thoughts_come_back_only_with_include_thoughts(live, stream):
+    from google.genai import types
+
+    client = gemini(live)
+
+    def parts(include: bool | None) -> list:
+        config = types.GenerateContentConfig(
+            thinking_config=types.ThinkingConfig(thinking_budget=8000, include_thoughts=include)
+        )
+        kwargs = {"model": CLAUDE, "contents": "Name a big city.", "config": config}
+        if stream:
+            chunks = client.models.generate_content_stream(**kwargs)
+            return [p for c in chunks for p in c.candidates[0].content.parts]
+        return client.models.generate_content(**kwargs).candidates[0].content.parts
+
+    for include in (False, None):  # Google's default is false
+        hidden = parts(include)
+        assert not any(p.thought for p in hidden)
+        assert "".join(p.text or "" for p in hidden)
+    shown = parts(True)
+    assert any(p.thought and p.text for p in shown)
+    assert all(b["thinking"]["type"] == "enabled" for b in claude_bodies(live))  # still asked to think
+
+
+# ---------------------------------------------------------------- Responses: input_items, cancel, background
+
+
+def test_responses_input_items_are_listed_and_paged_like_openai(live):
+    client = live.openai()
+    first = client.responses.create(model=CLAUDE, input="my name is Ada")
+    second = client.responses.create(
+        model=CLAUDE,
+        previous_response_id=first.id,
+        input=[
+            {"role": "user", "content": "what is my name?"},
+            {"role": "user", "content": [{"type": "input_text", "text": "answer in one word"}]},
+        ],
+    )
+    items = list(client.responses.input_items.list(second.id, order="asc", limit=2))  # pages of 2
+    texts = [item.content[0].text for item in items]
+    assert texts == ["my name is Ada", first.output_text, "what is my name?", "answer in one word"]
+    assert [item.role for item in items] == ["user", "assistant", "user", "user"]
+    assert len({item.id for item in items}) == 4
+    page = client.responses.input_items.list(second.id)  # newest first, 20 a page, by default
+    assert [item.id for item in page.data] == [item.id for item in reversed(items)]
+    assert page.has_more is False and page.first_id == items[-1].id and page.last_id == items[0].id
+    assert [i.content[0].text for i in client.responses.input_items.list(first.id)] == ["my name is Ada"]
+    with pytest.raises(openai.NotFoundError):
+        live.openai(key=live.make_key()).responses.input_items.list(second.id)  # another user's
+
+
+def test_responses_cancel_and_background_answer_like_openai_for_foreground_responses(live):
+    client = live.openai()
+    response = client.responses.create(model=CLAUDE, input="hi")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.cancel(response.id)
+    assert caught.value.body["message"] == "Cannot cancel a synchronous response."
+    with pytest.raises(openai.NotFoundError):
+        client.responses.cancel("resp_unknown")
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model=CLAUDE, input="hi", background=True)
+    assert "'background'" in refused.value.message
+    assert client.responses.create(model=CLAUDE, input="hi", background=False).output_text
+
+
+# ---------------------------------------------------------------- transcriptions as text, srt, vtt
+
+AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(64)
+
+
+@pytest.mark.parametrize("fmt", ["text", "srt", "vtt"])
+def test_transcription_text_formats_are_built_from_segments(live, fmt):
+    client = live.openai(key=live.make_key(select="Default"))
+    raw = client.audio.transcriptions.with_raw_response.create(
+        model="whisper-1", file=("clip.wav", AUDIO, "audio/wav"), response_format=fmt
+    )
+    answer = raw.parse()
+    assert isinstance(answer, str)
+    assert raw.headers["content-type"].startswith("text/plain")
+    text = f"Transcript of clip.wav ({len(AUDIO)} bytes) from openai-official."
+    expected = {
+        "text": f"{text}\n",
+        "srt": (
+            "1\n00:00:00,000 --> 00:00:01,500\nTranscript of clip.wav\n\n"
+            f"2\n00:00:01,500 --> 00:00:03,250\n({len(AUDIO)} bytes) from openai-official.\n"
+        ),
+        "vtt": (
+            "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nTranscript of clip.wav\n\n"
+            f"00:00:01.500 --> 00:00:03.250\n({len(AUDIO)} bytes) from openai-official.\n"
+        ),
+    }[fmt]
+    assert answer == expected
+    assert live.sim.requests("openai-official")[-1]["body"]["response_format"] == "verbose_json"
+    assert live.settled(raw.headers["x-request-id"]).status == "success"
