@@ -1,7 +1,8 @@
 """/v1beta/*: Google's Gemini API (generateContent, streamGenerateContent, countTokens, models).
 
 Gemini-native clients reach every channel through chat: a text model's request becomes an
-OpenAI chat request and runs the chat path (plan → hold → dispatch → settle, billed as chat),
+OpenAI chat request and runs the chat path (on a Gemini channel the request and answer pass
+through as sent, but for the model name) (plan → hold → dispatch → settle, billed as chat),
 its answer and stream are converted back (`relay.convert.gemini`). An image model (Nano
 Banana) becomes an images/generations call, billed per image, answered with inline PNG parts.
 Every refusal is a Gemini error body: `{"error": {"code", "message", "status"}}`.
@@ -28,6 +29,7 @@ from .convert.gemini import (
     model_entry,
     models_list,
 )
+from .convert.gemini_upstream import GeminiPassthroughStream
 from .convert.sse import encode_sse
 from .convert.usage import estimate_tokens, request_chars
 from .endpoints import MAX_IMAGES, handle_images
@@ -42,17 +44,28 @@ SSE = "text/event-stream; charset=utf-8"
 class GeminiChat(ChatRequest):
     """The chat request of a Gemini generateContent call: answers and streams go back as Gemini."""
 
-    def __init__(self, *args, sse: bool, **kwargs):
+    def __init__(self, *args, sse: bool, native: dict, **kwargs):
         super().__init__(*args, **kwargs)
+        self.native = {k: v for k, v in native.items() if k != "model"}  # as sent, for Gemini channels
         self.sse = sse  # `alt=sse`: server-sent events; otherwise one JSON array, as Google answers
         self.include_usage = True  # Gemini streams always end with usageMetadata
         if not sse:
             self.stream_content_type = "application/json"
 
+    def upstream_body(self, kind: str) -> dict:
+        return self.native if kind == "gemini" else super().upstream_body(kind)
+
     def answer(self, out: dict) -> dict:
         return chat_to_gemini(out, model=self.model)
 
+    def answer_from(self, data: dict, kind: str) -> dict:
+        if kind == "gemini":  # passed through: only the model name is the client's
+            return dict(data, modelVersion=self.model) if "modelVersion" in data else data
+        return super().answer_from(data, kind)
+
     def stream_converter(self, channel_kind: str):
+        if channel_kind == "gemini":
+            return GeminiPassthroughStream(self.model, sse=self.sse)
         return ChainedStream(
             super().stream_converter(channel_kind), ChatToGeminiStream(self.model, sse=self.sse)
         )
@@ -81,7 +94,11 @@ async def handle_generate(
         return await _generate_image(request, call, body, model, stream=stream, sse=sse)
     chat = _converted(gemini_to_chat, body, model=model, stream=stream)
     return await handle_chat(
-        request, call, chat, chat_type=functools.partial(GeminiChat, sse=sse), chat_format="openai"
+        request,
+        call,
+        chat,
+        chat_type=functools.partial(GeminiChat, sse=sse, native=body),
+        chat_format="openai",
     )
 
 
