@@ -1,9 +1,9 @@
 """/v1beta/*: Google's Gemini API (generateContent, streamGenerateContent, countTokens, models).
 
 Gemini-native clients reach every channel through chat: a text model's request becomes an
-OpenAI chat request and runs the chat path (on a Gemini channel the request and answer pass
-through as sent, but for the model name) (plan → hold → dispatch → settle, billed as chat),
-its answer and stream are converted back (`relay.convert.gemini`). An image model (Nano
+OpenAI chat request and runs the chat path (plan → hold → dispatch → settle, billed as chat),
+its answer and stream are converted back (`relay.convert.gemini`); on a Gemini channel the
+request and answer pass through as sent, but for the model name. An image model (Nano
 Banana) becomes an images/generations call, billed per image, answered with inline PNG parts.
 Every refusal is a Gemini error body: `{"error": {"code", "message", "status"}}`.
 """

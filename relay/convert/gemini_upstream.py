@@ -223,7 +223,7 @@ def _inline(url, where: str) -> dict:
 
 def _model_parts(message: dict, i: int, names: dict[str, str]) -> list[dict]:
     """An assistant message as model parts (its earlier reasoning is not sent back, as Gemini's own)."""
-    parts = []
+    parts: list[dict] = []
     content = message.get("content")
     if isinstance(content, list):
         content = "".join(
@@ -482,7 +482,7 @@ def gemini_response_to_chat(data: dict, *, model: str) -> dict:
             }
         ],
     }
-    meta = data.get("usageMetadata")
+    meta = json_object(data.get("usageMetadata"))
     usage = usage_from_gemini(meta)
     if usage is not None:
         out["usage"] = _chat_usage(usage, meta)

@@ -320,7 +320,7 @@ def build(call: Call) -> dict:
     elif function is not None:
         params = function.get("parametersJsonSchema") or _schema(function.get("parameters"))
         args = tool_arguments(params, last)
-        part = {"functionCall": {"name": function.get("name", ""), "args": args}}
+        part: dict = {"functionCall": {"name": function.get("name", ""), "args": args}}
         if thinks:
             part["thoughtSignature"] = new_id("", 64)
         parts.append(part)

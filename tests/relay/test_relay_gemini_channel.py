@@ -266,7 +266,9 @@ def test_anthropic_tool_use_on_gemini(live, reconciled):
     )
     tool = [b for b in message.content if b.type == "tool_use"][0]
     assert (
-        message.stop_reason == "tool_use" and tool.name == "get_weather" and tool.input == {"city": "weather in Lima"}
+        message.stop_reason == "tool_use"
+        and tool.name == "get_weather"
+        and tool.input == {"city": "weather in Lima"}
     )
 
 
