@@ -103,6 +103,17 @@ MODELS = {
         "standard",
         dict(input_usd_per_mtok=D("1.25"), output_usd_per_mtok=D("10"), cache_read_usd_per_mtok=D("0.125")),
     ),
+    # Gemini text models on a Gemini API channel (their price is Google's list price).
+    "gemini-2.5-flash": (
+        "text",
+        "standard",
+        dict(input_usd_per_mtok=D("0.3"), output_usd_per_mtok=D("2.5"), cache_read_usd_per_mtok=D("0.03")),
+    ),
+    "gemini-3-pro-preview": (
+        "text",
+        "standard",
+        dict(input_usd_per_mtok=D("2"), output_usd_per_mtok=D("12"), cache_read_usd_per_mtok=D("0.2")),
+    ),
     "text-embedding-3-small": ("text", "standard", dict(input_usd_per_mtok=D("0.02"))),
     "nano-banana-pro": ("image", "standard", dict(usd_per_call=D("0.134"))),
     # Nano Banana under Google's names, for Gemini-native clients (/v1beta/models/...:generateContent).
@@ -141,6 +152,7 @@ CHANNELS = {
         ["Default"],
         0,
     ),
+    "gemini-official": ("gemini", ["gemini-2.5-flash", "gemini-3-pro-preview"], ["Default"], 0),
     "sora": ("video", ["sora-2"], ["Sora2Official"], 0),
     "wan": ("video", ["wan-2.5"], ["Wan"], 0),
     "seedance": ("video", ["seedance-2"], ["Seedance2"], 0),
@@ -150,9 +162,10 @@ CHANNELS = {
 DEMO_KEY_FILE = "demo_key"
 
 
-def sim_base_url(upstream: str) -> str:
+def sim_base_url(upstream: str, kind: str = "openai") -> str:
+    """The simulator's URL for a channel: `/v1` for OpenAI and Anthropic, the host root for Gemini."""
     port = os.environ.get("SIM_PORT", "8100")
-    return f"http://127.0.0.1:{port}/u/{upstream}/v1"
+    return f"http://127.0.0.1:{port}/u/{upstream}" + ("" if kind == "gemini" else "/v1")
 
 
 @transaction.atomic
@@ -201,7 +214,7 @@ def seed_demo(*, admin_password: str = "admin", demo_password: str = "demo") -> 
     for name, (kind, served, groups, priority) in CHANNELS.items():
         channel = Channel.objects.filter(name=name).first() or Channel(name=name)
         channel.kind = kind
-        channel.base_url = sim_base_url(name)
+        channel.base_url = sim_base_url(name, kind)
         channel.priority = priority
         channel.allow_private_network = True
         channel.auto_reenable = True

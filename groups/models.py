@@ -182,6 +182,7 @@ class Model(models.Model):
 class ChannelKind(models.TextChoices):
     OPENAI = "openai", _("OpenAI-compatible")
     ANTHROPIC = "anthropic", "Anthropic"
+    GEMINI = "gemini", _("Google Gemini API")
     VIDEO = "video", _("Video jobs (OpenAI-style)")
 
 

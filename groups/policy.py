@@ -19,7 +19,7 @@ from .routing import ChannelInfo, ModelInfo, RoutingSnapshot, TokenGroupInfo
 
 # Which channel kinds can serve an endpoint family.
 CHANNEL_KINDS = {
-    "chat": ("openai", "anthropic"),
+    "chat": ("openai", "anthropic", "gemini"),
     "embeddings": ("openai",),
     "images": ("openai",),
     "videos": ("video",),

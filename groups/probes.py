@@ -105,6 +105,15 @@ def probe_request(channel: Channel) -> tuple[str, str, dict, dict | None]:
             body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}
             return "POST", f"{base}/messages", headers, body
         return "GET", f"{base}/models", headers, None
+    if channel.kind == ChannelKind.GEMINI:
+        headers = {"x-goog-api-key": key}
+        if model:
+            body = {
+                "contents": [{"role": "user", "parts": [{"text": "ping"}]}],
+                "generationConfig": {"maxOutputTokens": 1},
+            }
+            return "POST", f"{base}/v1beta/models/{model}:generateContent", headers, body
+        return "GET", f"{base}/v1beta/models", headers, None
     headers = {"Authorization": f"Bearer {key}"}
     if model:
         body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}

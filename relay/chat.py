@@ -18,8 +18,11 @@ from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 
 from .accounting import charge_for, estimated_usage
+from .convert import gemini_upstream as streams_gemini
 from .convert import streams
+from .convert.chain import ChainedStream
 from .convert.errors import ConversionError, SSEError
+from .convert.gemini_upstream import chat_to_gemini_request, gemini_response_to_chat, usage_from_gemini
 from .convert.requests import (
     anthropic_messages_to_openai_chat,
     openai_chat_to_anthropic,
@@ -33,7 +36,7 @@ from .convert.usage import estimate_tokens, request_chars, usage_from_anthropic,
 from .errors import RelayError
 from .flow import Call, Charged, Served, UpstreamRequest
 from .pipeline import Estimate, Metered, Spec, read_json, run
-from .upstream import headers_for
+from .upstream import gemini_path, headers_for
 
 logger = logging.getLogger("relay")
 
@@ -111,6 +114,9 @@ class ChatRequest:
         if kind not in self._converted:
             if kind == self.api_format:
                 out = dict(self.body)
+            elif kind == "gemini":
+                chat = self.body if self.api_format == "openai" else self.upstream_body("openai")
+                out = chat_to_gemini_request(chat)
             elif kind == "anthropic":
                 out = openai_chat_to_anthropic(self.body)
             else:
@@ -121,11 +127,16 @@ class ChatRequest:
         return self._converted[kind]
 
     def build(self, step, channel) -> UpstreamRequest:
+        upstream_model = channel.upstream_model(self.model)
         try:
-            body = dict(self.upstream_body(channel.kind), model=channel.upstream_model(self.model))
+            body = dict(self.upstream_body(channel.kind))
         except ConversionError as exc:
             raise RelayError("invalid_request", str(exc)) from None
-        path = UPSTREAM_PATHS[channel.kind]
+        if channel.kind == "gemini":  # the model is in the path, not the body
+            path = gemini_path(channel, upstream_model, stream=self.stream)
+        else:
+            body["model"] = upstream_model
+            path = UPSTREAM_PATHS[channel.kind]
         if self.beta and channel.kind == "anthropic":
             path += "?beta=true"
         return UpstreamRequest(path, orjson.dumps(body), headers_for(channel, self.client_headers))
@@ -135,6 +146,20 @@ class ChatRequest:
     def answer(self, out: dict) -> dict:
         """The client's answer from the chat answer (client-format endpoints built on chat reshape it)."""
         return out
+
+    def answer_from(self, data: dict, kind: str) -> dict:
+        """The client's answer from a channel's answer, converted when the channel speaks another format."""
+        if kind == self.api_format:
+            out = dict(data, model=self.model)
+        elif kind == "gemini":
+            out = gemini_response_to_chat(data, model=self.model)
+            if self.api_format == "anthropic":
+                out = openai_chat_to_anthropic_message(out, model=self.model, thinking=self.shows_thinking)
+        elif kind == "anthropic":
+            out = anthropic_message_to_openai_chat(data, model=self.model)
+        else:
+            out = openai_chat_to_anthropic_message(data, model=self.model, thinking=self.shows_thinking)
+        return self.answer(out)
 
     def stream_converter(self, channel_kind: str):
         return stream_converter(self, channel_kind)
@@ -175,22 +200,17 @@ class ChatSpec(Spec[dict, dict]):
     accept = staticmethod(read_json)
 
     def respond(self, served: Served[dict]) -> dict:
-        chat, data, kind = self.chat, served.result, served.channel.kind
-        if kind == chat.api_format:
-            out = dict(data, model=chat.model)
-        elif kind == "anthropic":
-            out = anthropic_message_to_openai_chat(data, model=chat.model)
-        else:
-            out = openai_chat_to_anthropic_message(data, model=chat.model, thinking=chat.shows_thinking)
-        return chat.answer(out)
+        return self.chat.answer_from(served.result, served.channel.kind)
 
     def usage(self, served: Served[dict], reply: dict) -> Metered:
         data = served.result
-        usage = (
-            usage_from_anthropic(data.get("usage"))
-            if served.channel.kind == "anthropic"
-            else usage_from_openai(data.get("usage"))
-        )
+        kind = served.channel.kind
+        if kind == "gemini":
+            usage = usage_from_gemini(data.get("usageMetadata"))
+        elif kind == "anthropic":
+            usage = usage_from_anthropic(data.get("usage"))
+        else:
+            usage = usage_from_openai(data.get("usage"))
         if usage is None:
             guess = estimated_usage(
                 prompt_chars=self.chat.prompt_chars, output_chars=len(orjson.dumps(reply))
@@ -210,6 +230,16 @@ async def handle_chat(
 
 
 def stream_converter(chat: ChatRequest, channel_kind: str):
+    if channel_kind == "gemini":
+        to_chat = streams_gemini.GeminiToChatStream(
+            chat.model, chat.include_usage or chat.api_format != "openai"
+        )
+        if chat.api_format == "openai":
+            return to_chat
+        return ChainedStream(
+            to_chat,
+            streams.OpenAIToAnthropicStream(chat.model, input_tokens=estimate_tokens(chat.prompt_chars)),
+        )
     if chat.api_format == "openai":
         if channel_kind == "openai":
             return streams.OpenAIPassthroughStream(chat.include_usage)

@@ -2,7 +2,8 @@
 
 Gemini-native clients reach every channel through chat: a text model's request becomes an
 OpenAI chat request and runs the chat path (plan → hold → dispatch → settle, billed as chat),
-its answer and stream are converted back (`relay.convert.gemini`). An image model (Nano
+its answer and stream are converted back (`relay.convert.gemini`); on a Gemini channel the
+request and answer pass through as sent, but for the model name. An image model (Nano
 Banana) becomes an images/generations call, billed per image, answered with inline PNG parts.
 Every refusal is a Gemini error body: `{"error": {"code", "message", "status"}}`.
 """
@@ -29,6 +30,7 @@ from .convert.gemini import (
     model_entry,
     models_list,
 )
+from .convert.gemini_upstream import GeminiPassthroughStream
 from .convert.sse import encode_sse
 from .convert.usage import estimate_tokens, request_chars
 from .endpoints import MAX_IMAGES, handle_images
@@ -43,18 +45,29 @@ SSE = "text/event-stream; charset=utf-8"
 class GeminiChat(ChatRequest):
     """The chat request of a Gemini generateContent call: answers and streams go back as Gemini."""
 
-    def __init__(self, *args, sse: bool, thoughts: bool, **kwargs):
+    def __init__(self, *args, sse: bool, thoughts: bool, native: dict, **kwargs):
         super().__init__(*args, **kwargs)
+        self.native = {k: v for k, v in native.items() if k != "model"}  # as sent, for Gemini channels
         self.sse = sse  # `alt=sse`: server-sent events; otherwise one JSON array, as Google answers
         self.thoughts = thoughts  # `includeThoughts`: reasoning comes back as `thought` parts
         self.include_usage = True  # Gemini streams always end with usageMetadata
         if not sse:
             self.stream_content_type = "application/json"
 
+    def upstream_body(self, kind: str) -> dict:
+        return self.native if kind == "gemini" else super().upstream_body(kind)
+
     def answer(self, out: dict) -> dict:
         return chat_to_gemini(out, model=self.model, thoughts=self.thoughts)
 
+    def answer_from(self, data: dict, kind: str) -> dict:
+        if kind == "gemini":  # passed through: only the model name is the client's
+            return dict(data, modelVersion=self.model) if "modelVersion" in data else data
+        return super().answer_from(data, kind)
+
     def stream_converter(self, channel_kind: str):
+        if channel_kind == "gemini":
+            return GeminiPassthroughStream(self.model, sse=self.sse)
         return ChainedStream(
             super().stream_converter(channel_kind),
             ChatToGeminiStream(self.model, sse=self.sse, thoughts=self.thoughts),
@@ -87,7 +100,7 @@ async def handle_generate(
         request,
         call,
         chat,
-        chat_type=functools.partial(GeminiChat, sse=sse, thoughts=include_thoughts(body)),
+        chat_type=functools.partial(GeminiChat, sse=sse, thoughts=include_thoughts(body), native=body),
         chat_format="openai",
     )
 

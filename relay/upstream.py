@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 import aiohttp
 from django.conf import settings
@@ -60,9 +61,21 @@ def headers_for(channel: ChannelInfo, client_headers=None, *, json_body: bool = 
             value = client_headers.get(name) if client_headers is not None else None
             if value:
                 headers[name] = value
+    elif channel.kind == "gemini":
+        headers["x-goog-api-key"] = channel.api_key
     else:
         headers["Authorization"] = f"Bearer {channel.api_key}"
     return headers
+
+
+def gemini_path(channel: ChannelInfo, model: str, *, stream: bool) -> str:
+    """generateContent or streamGenerateContent (always SSE) of a Gemini channel's model.
+
+    The channel's base URL is the API host (`https://generativelanguage.googleapis.com`); one
+    entered with its `/v1beta` suffix works too."""
+    version = "" if channel.base_url.rstrip("/").endswith("/v1beta") else "/v1beta"
+    action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    return f"{version}/models/{quote(model, safe='')}:{action}"
 
 
 def retry_after_seconds(value: str | None) -> float | None:

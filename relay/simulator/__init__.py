@@ -1,4 +1,4 @@
-"""Simulated OpenAI- and Anthropic-format upstream providers (demo, tests, benchmarks).
+"""Simulated OpenAI-, Anthropic- and Gemini-format upstream providers (demo, tests, benchmarks).
 
 Serve: `python manage.py simulate_upstream --port 8100` or `python -m relay.simulator --port 8100`
 (no Django needed); in tests, the `simulator` fixture or `testing.start_in_thread(port=0)`.
@@ -6,7 +6,9 @@ Serve: `python manage.py simulate_upstream --port 8100` or `python -m relay.simu
 Upstreams: any name under `/u/<name>/v1/...`; the key of upstream <name> is `sim-<name>-key`, sent as
 `Authorization: Bearer` (OpenAI paths) or `x-api-key` (Anthropic paths; Bearer accepted too, as the
 Anthropic SDK sends it). `/v1/messages*` also need `anthropic-version`. `GET /v1/models` answers in
-Anthropic shape when `anthropic-version` (or only `x-api-key`) is sent.
+Anthropic shape when `anthropic-version` (or only `x-api-key`) is sent. Gemini API under
+`/u/<name>/v1beta/models/{model}:generateContent` (`:streamGenerateContent`, `?alt=sse` for SSE,
+`:countTokens`, `GET models`), key in `x-goog-api-key` or `?key=` (see `gemini_api`).
 
 Usage: one token per 4 characters of each text piece (system, messages, tool JSON), 85 per image.
 Replies echo the last user turn; `output_tokens` in a rule pads/cuts them to exactly that many tokens.

@@ -1,4 +1,5 @@
-"""The aiohttp application: named upstreams under /u/<name>/v1/..., control endpoints under /_sim/.
+"""The aiohttp application: named upstreams under /u/<name>/v1/... (OpenAI, Anthropic) and
+/u/<name>/v1beta/... (Gemini), control endpoints under /_sim/.
 
 Independent of Django on purpose: it is the upstream in benchmarks and must stay cheap per request.
 """
@@ -12,7 +13,7 @@ from collections import deque
 import orjson
 from aiohttp import web
 
-from . import anthropic_api, openai_api, video_api
+from . import anthropic_api, gemini_api, openai_api, video_api
 from .call import BadRequest, Call, StreamCut, StreamFailed
 from .config import Behaviour, PromptCache, Stats, parse_rule
 
@@ -49,7 +50,7 @@ class Simulator:
             {
                 "method": request.method,
                 "path": request.path,
-                "query": dict(request.query),
+                "query": {k: "<redacted>" if k == "key" else v for k, v in request.query.items()},
                 "headers": headers,
                 "body": call.body,
                 "status": call.status,
@@ -58,9 +59,9 @@ class Simulator:
 
 
 JOURNAL_SIZE = 100
-_SECRET_HEADERS = ("authorization", "x-api-key")
+_SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 SIM = web.AppKey("simulator", Simulator)
-FORMATS = {"openai": openai_api, "anthropic": anthropic_api}
+FORMATS = {"openai": openai_api, "anthropic": anthropic_api, "gemini": gemini_api}
 
 # (method, path) -> (format, handler, body kind); "auto" format is decided by the auth headers.
 ROUTES = {
@@ -105,8 +106,11 @@ def _route(method: str, path: str, headers) -> tuple[str, object, str | None, tu
     return ("anthropic" if parts[0] == "messages" else "openai"), None, None, ()
 
 
-def _key(fmt: str, headers) -> str | None:
-    """OpenAI takes `Authorization: Bearer`; Anthropic `x-api-key` (or Bearer, as its SDK now sends)."""
+def _key(fmt: str, headers, query=None) -> str | None:
+    """OpenAI takes `Authorization: Bearer`; Anthropic `x-api-key` (or Bearer, as its SDK now sends);
+    Gemini `x-goog-api-key` or `?key=`."""
+    if fmt == "gemini":
+        return headers.get("x-goog-api-key") or (query or {}).get("key")
     if fmt == "anthropic" and "x-api-key" in headers:
         return headers["x-api-key"]
     auth = headers.get("authorization", "")
@@ -140,6 +144,26 @@ async def upstream_view(request: web.Request) -> web.StreamResponse:
     if request.method == "GET" and path.startswith("files/"):
         return web.Response(body=openai_api.PNG, content_type="image/png")
     fmt, handler, kind, args = _route(request.method, path, request.headers)
+    return await _dispatch(request, sim, upstream, fmt, handler, kind, args)
+
+
+def _gemini_route(method: str, path: str) -> tuple[object, str | None, tuple]:
+    """`models/{model}:{action}` (POST) and `models` (GET); handler None means unknown path."""
+    if method == "GET" and path == "models":
+        return gemini_api.models, None, ()
+    name, _, action = path.partition(":")
+    if method == "POST" and name.startswith("models/") and action in gemini_api.ACTIONS:
+        return gemini_api.ACTIONS[action], "json", (name.removeprefix("models/"),)
+    return None, None, ()
+
+
+async def gemini_view(request: web.Request) -> web.StreamResponse:
+    sim = request.app[SIM]
+    handler, kind, args = _gemini_route(request.method, request.match_info["path"].strip("/"))
+    return await _dispatch(request, sim, request.match_info["upstream"], "gemini", handler, kind, args)
+
+
+async def _dispatch(request, sim, upstream: str, fmt: str, handler, kind, args) -> web.StreamResponse:
     api = FORMATS[fmt]
     call = Call(request, sim, upstream, fmt)
     stats = sim.stats.get(upstream)
@@ -167,7 +191,7 @@ async def _serve(call: Call, api, handler, kind, args, stats) -> web.StreamRespo
     if handler is None:
         return api.not_found(call)
     headers = call.request.headers
-    key = _key(call.fmt, headers)
+    key = _key(call.fmt, headers, call.request.query)
     if key != f"sim-{call.upstream}-key":
         return api.auth_error(call, key)
     try:
@@ -176,8 +200,8 @@ async def _serve(call: Call, api, handler, kind, args, stats) -> web.StreamRespo
         call.body = await _body(call, kind)
     except BadRequest as exc:
         return api.bad_request(call, exc)
-    model = call.body.get("model")
-    if args and (job := call.sim.videos.get(args[0])) is not None:
+    model = args[0] if call.fmt == "gemini" and args else call.body.get("model")
+    if call.fmt != "gemini" and args and (job := call.sim.videos.get(args[0])) is not None:
         model = job.model
     call.model = model = model if isinstance(model, str) else ""
     if model:
@@ -287,4 +311,5 @@ def build_app() -> web.Application:
     app.router.add_get("/_sim/requests", journal)
     app.router.add_get("/_sim/health", health)
     app.router.add_route("*", "/u/{upstream}/v1/{path:.*}", upstream_view)
+    app.router.add_route("*", "/u/{upstream}/v1beta/{path:.*}", gemini_view)
     return app

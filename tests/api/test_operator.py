@@ -109,6 +109,28 @@ def test_channel_key_is_write_only(as_operator, groups):
     assert channel.api_key == "sk-upstream-secret-123" and channel.priority == 3
 
 
+def test_a_gemini_channel_through_the_api(as_operator, groups):
+    response = as_operator.post(
+        "/api/v1/operator/channels/",
+        {
+            "name": "gemini-upstream",
+            "kind": "gemini",
+            "base_url": "https://generativelanguage.googleapis.com",
+            "api_key": "AIza-secret",
+            "token_groups": ["Default"],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert Channel.objects.get(pk=response.json()["id"]).kind == "gemini"
+    bad = as_operator.post(
+        "/api/v1/operator/channels/",
+        {"name": "x", "kind": "palm", "base_url": "https://u.example.com", "api_key": "k"},
+        format="json",
+    )
+    assert bad.status_code == 400 and "kind" in bad.json()["errors"]
+
+
 def test_new_channel_needs_a_key(as_operator):
     response = as_operator.post(
         "/api/v1/operator/channels/",

@@ -184,3 +184,29 @@ def test_every_page_and_the_api_agree_on_a_saturated_channel(operator):
     health = api.get(f"/api/v1/operator/channel-health/{ch.pk}/").json()
     assert channels_page == group_page == detail_page == "saturated"
     assert health["saturated"] is True
+
+
+def test_a_gemini_channel_can_be_created_from_the_form(operator):
+    from groups.models import Channel, Model, TokenGroup
+
+    c = _client(operator)
+    assert 'value="gemini"' in c.get("/ops/channels/new/").content.decode()
+    data = {
+        "name": "gemini-direct",
+        "kind": "gemini",
+        "base_url": "https://generativelanguage.googleapis.com",
+        "api_key": "AIza-test-key-123",
+        "priority": "0",
+        "weight": "1",
+        "max_concurrency": "0",
+        "enabled": "on",
+        "probe_interval_s": "30",
+        "latency_threshold_ms": "20000",
+        "token_groups": [TokenGroup.objects.get(name="Default").pk],
+        "models": [Model.objects.get(name="gemini-2.5-flash").pk],
+    }
+    assert c.post("/ops/channels/new/", data).status_code == 302
+    channel = Channel.objects.get(name="gemini-direct")
+    assert (channel.kind, channel.api_key) == ("gemini", "AIza-test-key-123")
+    assert c.post("/ops/channels/new/", dict(data, name="bad-kind", kind="palm")).status_code == 200
+    assert not Channel.objects.filter(name="bad-kind").exists()

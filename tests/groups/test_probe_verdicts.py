@@ -49,6 +49,23 @@ def test_healthy_with_the_cheapest_real_call_per_kind(demo, simulator):
     assert simulator.stats()["claude-official"]["models"] == {"claude-sonnet-4-5": 1}
 
 
+def test_a_gemini_channel_is_probed_with_a_one_token_generate_content(demo, simulator):
+    gemini = Channel.objects.get(name="gemini-official")
+    method, url, headers, body = probe_request(gemini)
+    assert (method, url) == (
+        "POST",
+        f"{simulator.url}/u/gemini-official/v1beta/models/gemini-2.5-flash:generateContent",
+    )
+    assert headers == {"x-goog-api-key": "sim-gemini-official-key"}
+    assert body["generationConfig"] == {"maxOutputTokens": 1}
+    assert probe_call(gemini).verdict == Verdict.HEALTHY
+    simulator.configure(upstream="gemini-official", error="429", retry_after_s=4)
+    result = probe_call(gemini)
+    assert (result.verdict, result.status_code, result.retry_after_s) == (Verdict.SATURATED, 429, 4.0)
+    simulator.configure(upstream="gemini-official", error="401")
+    assert probe_call(gemini).verdict == Verdict.AUTH_ERROR
+
+
 def test_429_is_saturated_with_retry_after(anthropic_channel, simulator):
     simulator.configure(upstream="claude-official", error="429", retry_after_s=7)
     outcome = channel_probe(channel_id=anthropic_channel.id)
