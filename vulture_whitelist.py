@@ -111,3 +111,9 @@ _.value_micro  # billing/charts.py (templates/billing/spend.html)
 _.show_label  # billing/charts.py
 _.cx  # billing/charts.py
 _.help_text  # groups/forms.py (set per request so it is translated; read by templates/includes/field.html)
+
+# The batched ledger dispatches each batch by its kind: getattr(self, f"_{kind}").
+_._hold  # billing/ledger.py
+_._settle  # billing/ledger.py
+_._refuse  # billing/ledger.py
+batch_stats  # billing/ledger.py (read by the benchmark and tests/billing)
