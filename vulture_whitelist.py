@@ -112,3 +112,4 @@ _.show_label  # billing/charts.py
 _.cx  # billing/charts.py
 cooldown_remaining  # groups/saturation.py (tests/worker read the cool-down directly)
 _.help_text  # groups/forms.py (set per request so it is translated; read by templates/includes/field.html)
+batch_stats  # billing/ledger.py (counters for bench/: calls per batch, round trips per call)
