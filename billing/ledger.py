@@ -1,10 +1,10 @@
 """The ledger: holds and settlements of relay calls, and the refusal records kept beside them.
 
-One small interface (`PortableLedger`'s `hold`, `settle`, `release`, `refuse`) with two
+One small interface (`PortableLedger`'s `hold`, `settle`, `release`, `refuse`) with two sync
 implementations chosen by the database vendor (`get_ledger`): `PostgresLedger` runs a hold
 and a settlement as one statement each (data-modifying CTEs), `PortableLedger` as a few plain
-SQL statements that run anywhere (SQLite, and PostgreSQL too). tests/billing/test_ledger_contract.py
-holds both to the same contract.
+SQL statements that run anywhere (SQLite, and PostgreSQL too); and an async, batched one for
+the relay (below). tests/billing/test_ledger_contract.py holds all three to the same contract.
 
 Concurrency: a hold or settlement changes the wallet with one conditional UPDATE
 (`balance_micro >= …` in its WHERE, so checks and writes cannot interleave and the balance
@@ -17,6 +17,41 @@ Cost: every relay call holds and settles, so those two run plain SQL instead of 
 and model saves — hold: token, wallet, ledger line; settlement: usage record, token, wallet,
 ledger lines. Both commit durably: a settlement trusts its hold's amount (passed in by the
 relay), which is only safe when the hold cannot be lost to a database crash.
+
+The batched ledger (`BatchedLedger`, `batched_ledger()`; PostgreSQL, `BILLING_LEDGER_BATCHED`)
+is the relay's money path: the same calls as coroutines, run on the event loop over a psycopg
+`AsyncConnectionPool` of its own (opened lazily per event loop from DATABASES["default"]; no
+thread hop, no Django connection). Modelled on TigerBeetle's batched two-phase transfers
+(pending = hold, post/void = settlement/release):
+
+- One micro-batcher per kind (hold, settlement/release, refusal) per event loop. A call goes
+  out at once when no batch of its kind is in flight (a batch of one: no added latency when
+  idle); calls arriving meanwhile queue and go out together with the next batch, as ONE
+  statement in autocommit (its own transaction, one round trip), up to `MAX_BATCH`. Each call
+  awaits its own future and gets its own answer (held, `InsufficientBalance`, `QuotaExceeded`,
+  settled, already settled). Calls with the same request id never share a batch.
+- Holds and settlements run as PL/pgSQL functions looping over arrays (`billing_hold_batch`,
+  `billing_settle_batch`, migration billing 0004) rather than one `unnest` CTE: a batch may
+  hold the same wallet many times, and whether each hold fits depends on the ones before it
+  (a greedy running balance), which a set-based UPDATE cannot express — an UPDATE changes a
+  row once per statement. The function locks every token, then every wallet of the batch in
+  id order (usage records first, in request id order, for settlements: the lock order of the
+  one-call path, so batches and single calls never deadlock), decides each call in array
+  order against the locked balances and quotas, then writes each token and wallet once and
+  all ledger lines in one INSERT. So a batch equals running its calls one after the other in
+  that order: no overdraft, quotas respected, every balance_after exact. Settlements claim
+  their usage record first (`INSERT … ON CONFLICT (request_id) DO NOTHING`, generic over the
+  record's columns through `jsonb_populate_record`): exactly once by request id, as before. A
+  request whose pending record already exists (a video job's) is settled by the one-call path,
+  which keeps the columns it does not write. Refusals are one statement of CTEs built here.
+- Failures: a batch of several that fails on its data (an integrity error) runs again call by
+  call, so the error reaches only its cause. A connection found broken (the database
+  restarted) is retried once on a fresh one: safe, since a repeated hold breaks the unique
+  (request_id, kind) ledger line instead of holding twice, and a repeated settlement finds its
+  usage record claimed. Errors are Django's (`django.db.DatabaseError`), so callers catch them
+  whichever path ran; after a batch found no connection within the pool timeout, the calls
+  that queued behind it fail at once (they waited already), and so do that call's later units.
+- `batch_stats()`: calls, batches and statements (round trips) so far in this process.
 """
 
 from __future__ import annotations
@@ -730,7 +765,8 @@ class _LoopLedger:
         again one call at a time, so the error reaches only the call that caused it."""
         _count(batcher.kind, "batches")
         try:
-            results = await getattr(self, f"_{batcher.kind}")(batch)
+            run = {"hold": self._hold, "settle": self._settle, "refuse": self._refuse}[batcher.kind]
+            results = await run(batch)
         except DatabaseError as exc:
             if _no_connection(exc):
                 batcher.unreachable_since = time.monotonic()

@@ -30,7 +30,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def relay_server():
+def relay_server(django_db_setup):
+    """Set up after the test database: the batched ledger's pool closes before that is dropped."""
     import uvicorn
 
     config = uvicorn.Config(
@@ -50,11 +51,15 @@ def relay_server():
             raise RuntimeError("the relay did not start")
         time.sleep(0.05)
     yield f"http://127.0.0.1:{config.port}"
+    from billing import ledger
     from relay import upstream
 
     for (loop, _), session in list(upstream._sessions.items()):
         if loop.is_running():
             asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=10)
+    for loop in list(ledger._loops):
+        if loop.is_running():
+            asyncio.run_coroutine_threadsafe(ledger.close_batched_ledger(), loop).result(timeout=10)
     server.should_exit = True
     thread.join(timeout=10)
 
