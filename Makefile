@@ -66,7 +66,7 @@ test: lint check pytest
 # Side-by-side benchmark (minutes): direct upstream vs relay vs LiteLLM; see bench/run.py.
 # LiteLLM gets its own virtual environment; it is never a project dependency.
 LITELLM_VERSION ?= 1.108.7
-bench: install bench/.venv-litellm/.installed
+bench: install bench/.venv-litellm/.installed bench/.venv-granian/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
 		|| echo "wrk not installable here: the Python load generator stands in"
 	$(PY) bench/run.py
@@ -74,6 +74,16 @@ bench: install bench/.venv-litellm/.installed
 bench/.venv-litellm/.installed:
 	test -x bench/.venv-litellm/bin/python || $(PYTHON) -m venv bench/.venv-litellm
 	bench/.venv-litellm/bin/pip install -q --disable-pip-version-check 'litellm[proxy]==$(LITELLM_VERSION)'
+	touch $@
+
+# granian, measured beside uvicorn for the relay (bench/PROFILE.md): its own venv, which sees the
+# project's packages through a .pth file; never a project dependency.
+GRANIAN_VERSION ?= 2.8.7
+bench/.venv-granian/.installed: $(VENV)/.installed
+	test -x bench/.venv-granian/bin/python || $(PY) -m venv --without-pip bench/.venv-granian
+	$(VENV)/bin/uv pip install -q --python bench/.venv-granian/bin/python 'granian[uvloop]==$(GRANIAN_VERSION)'
+	$(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+		> "$$(bench/.venv-granian/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/apiyi-project.pth"
 	touch $@
 
 # Mixed-traffic soak against two relay processes on PostgreSQL + Redis; see soak/run.py.

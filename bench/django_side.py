@@ -2,14 +2,17 @@
 
 - `setup --upstream URL`: migrate, clear the shared cache, and create (or refresh) the
   bench user, models, token groups, channels pointing at the minimal upstream and three
-  tokens, through the project's services. Prints JSON: keys, database and cache in use.
+  tokens, plus BENCH_SPREAD_TOKENS users with one BenchMain token each, through the project's
+  services. Prints JSON: keys, spread keys, database and cache in use.
 - `stats --since ISO`: usage records and charges written since a moment (JSON).
 
 Tokens (all for model `bench-model`):
 - `main`: select group BenchMain, whose channel is the minimal upstream;
 - `cooling`: select group BenchCooling (upstream answers 429, Retry-After 60), fallback BenchMain;
 - `busy`: select group BenchBusy (429 with Retry-After 0.001: every call meets the 429), fallback
-  BenchMain.
+  BenchMain;
+- `spread` (one per user `bench-u00` … `bench-u49`): select group BenchMain, so that load spread
+  over them shares no token or wallet row.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_USER = "bench"
+SPREAD_USERS = int(os.environ.get("BENCH_SPREAD_TOKENS", "50"))
 MODELS = ("bench-model", "bench-slow")
 BALANCE_FLOOR_MICRO = 100_000 * 1_000_000
 TOP_UP_MICRO = 1_000_000 * 1_000_000
@@ -59,7 +63,39 @@ def setup(upstream: str) -> dict:
     cache.clear()  # stale in-flight counts and cool-downs of an earlier run
     with transaction.atomic():
         keys = _seed(upstream.rstrip("/"))
-    return {"keys": keys, **backend_names()}
+        spread = _seed_spread()
+    return {"keys": keys, "spread_keys": spread, **backend_names()}
+
+
+def spread_usernames() -> list[str]:
+    return [f"{BENCH_USER}-u{i:02d}" for i in range(SPREAD_USERS)]
+
+
+def _seed_spread() -> list[str]:
+    """One user, wallet and BenchMain token per spread user (an earlier run's tokens deleted)."""
+    from django.utils import timezone
+
+    from accounts.models import User
+    from accounts.services import user_create
+    from billing.services import wallet_get_or_create, wallet_recharge
+    from groups.models import TokenGroup, UserGroup
+    from tokens.models import Token
+    from tokens.services import token_create, token_delete
+
+    user_group = UserGroup.objects.get(name="bench")
+    group = TokenGroup.objects.get(name="BenchMain")
+    keys = []
+    for username in spread_usernames():
+        user = User.objects.filter(username=username).first() or user_create(
+            username=username, user_group=user_group
+        )
+        if wallet_get_or_create(user=user).balance_micro < BALANCE_FLOOR_MICRO:
+            ref = f"bench-top-up-{username}-{timezone.now():%Y%m%d%H%M%S%f}"
+            wallet_recharge(user=user, amount_micro=TOP_UP_MICRO, payment_ref=ref)
+        for token in Token.objects.filter(user=user):
+            token_delete(token=token)
+        keys.append(token_create(user=user, name="bench spread", select_group=group)[1])
+    return keys
 
 
 def _seed(upstream: str) -> dict:
@@ -143,7 +179,8 @@ def stats(since: str) -> dict:
     from billing.models import UsageRecord
 
     moment = parse_datetime(since)
-    rows = UsageRecord.objects.filter(user__username=BENCH_USER, created_at__gte=moment)
+    users = [BENCH_USER, *spread_usernames()]
+    rows = UsageRecord.objects.filter(user__username__in=users, created_at__gte=moment)
     by_status = {r["status"]: r["n"] for r in rows.values("status").annotate(n=Count("id"))}
     fallback = rows.filter(fallback_used=True).count()
     charged = rows.aggregate(total=Sum("cost_micro"))["total"] or 0

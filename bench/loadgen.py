@@ -2,7 +2,8 @@
 
 Modes (each prints one JSON line on stdout):
 - `closed`: N keep-alive connections send the same POST back to back for D seconds; latency
-  percentiles and errors (the stand-in for wrk where wrk is not installed).
+  percentiles and errors (the stand-in for wrk where wrk is not installed). With `--auth`
+  given several times, connection i sends the i-th Authorization value (round robin).
 - `ttfb`: N sequential streaming requests; time to the first body byte and to the end.
 - `streams`: N concurrent streaming requests held open at once; how many completed with a
   `[DONE]` and the expected number of content chunks, and the peak number open together.
@@ -43,16 +44,19 @@ def _session(connections: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120))
 
 
-async def closed_loop(url: str, body: bytes, headers: dict, connections: int, seconds: float) -> dict:
+async def closed_loop(
+    url: str, body: bytes, headers: dict, connections: int, seconds: float, auths: list[str]
+) -> dict:
     latencies: list[float] = []
     errors = {"status": 0, "other": 0}
     deadline = time.perf_counter() + seconds
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def worker(session: aiohttp.ClientSession, number: int) -> None:
+        sent = {**headers, "Authorization": auths[number % len(auths)]} if auths else headers
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             try:
-                async with session.post(url, data=body, headers=headers) as response:
+                async with session.post(url, data=body, headers=sent) as response:
                     await response.read()
                     if response.status != 200:
                         errors["status"] += 1
@@ -64,7 +68,7 @@ async def closed_loop(url: str, body: bytes, headers: dict, connections: int, se
 
     async with _session(connections) as session:
         began = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(connections)))
+        await asyncio.gather(*(worker(session, n) for n in range(connections)))
         elapsed = time.perf_counter() - began
     return {
         "requests": len(latencies),
@@ -175,6 +179,7 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--body", required=True, help="JSON request body")
     parser.add_argument("--header", action="append", default=[], help="Name: value")
+    parser.add_argument("--auth", action="append", default=[], help="Authorization, per connection")
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--count", type=int, default=100)
@@ -192,7 +197,7 @@ def main() -> None:
     except ImportError:
         pass
     if args.mode == "closed":
-        result = asyncio.run(closed_loop(args.url, body, headers, args.connections, args.seconds))
+        result = asyncio.run(closed_loop(args.url, body, headers, args.connections, args.seconds, args.auth))
     elif args.mode == "ttfb":
         result = asyncio.run(ttfb(args.url, body, headers, args.count))
     else:

@@ -1,11 +1,28 @@
 -- wrk script: POST a fixed JSON body, then print one machine-readable summary line.
--- Body and Authorization come from the environment (BENCH_BODY, BENCH_AUTH).
+-- Body and Authorization come from the environment (BENCH_BODY, BENCH_AUTH); BENCH_AUTHS
+-- (comma-separated) instead sends each request with the next of those Authorization values.
 wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY")
 wrk.headers["Content-Type"] = "application/json"
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = auth
+end
+
+local auths = os.getenv("BENCH_AUTHS")
+if auths and auths ~= "" then
+  local prepared, turn = {}, 0
+  -- wrk sets the Host header just before it calls init: format the requests there
+  function init(args)
+    for value in string.gmatch(auths, "[^,]+") do
+      wrk.headers["Authorization"] = value
+      prepared[#prepared + 1] = wrk.format()
+    end
+  end
+  function request()
+    turn = turn % #prepared + 1
+    return prepared[turn]
+  end
 end
 
 function done(summary, latency, requests)
