@@ -187,22 +187,6 @@ def usage_for_user(*, user):
     return UsageRecord.objects.filter(user=user).select_related("token")
 
 
-def usage_explained(*, request_id: str, user=None) -> tuple:
-    """A call by its request id with the advice on it, (None, None) when there is none: among
-    `user`'s calls ("why did my call fail?"), or with no user among everyone's (operators)."""
-    from .models import UsageRecord
-
-    if not request_id:
-        return None, None
-    calls = (
-        UsageRecord.objects.select_related("user", "user__user_group", "token")
-        if user is None
-        else usage_for_user(user=user)
-    )
-    record = calls.filter(request_id=request_id).first()
-    return record, (usage_failure_advice(record=record) if record is not None else None)
-
-
 def ledger_for_user(*, user):
     return LedgerEntry.objects.filter(wallet__user=user)
 
@@ -615,3 +599,19 @@ def usage_failure_advice(*, record) -> list[dict]:
     if record.error_message:
         out.append(_advice("info", _("Gateway message: %(message)s") % {"message": record.error_message}))
     return out
+
+
+def usage_explained(*, request_id: str, user=None) -> tuple:
+    """A call by its request id with the advice on it, (None, None) when there is none: among
+    `user`'s calls ("why did my call fail?"), or with no user among everyone's (operators)."""
+    from .models import UsageRecord
+
+    if not request_id:
+        return None, None
+    calls = (
+        UsageRecord.objects.select_related("user", "user__user_group", "token")
+        if user is None
+        else usage_for_user(user=user)
+    )
+    record = calls.filter(request_id=request_id).first()
+    return record, (usage_failure_advice(record=record) if record is not None else None)

@@ -1,11 +1,7 @@
 """Any change to routing configuration bumps the shared snapshot version.
 
 Cache invalidation, not a business rule: every relay process rebuilds its in-memory
-routing snapshot when it sees a new version. These stay signals, unlike the token cache's
-invalidation: the routing configuration is seven models and two m2m tables written by the
-groups services, the admin, the DRF API, `seed_demo`, the prober and billing's `Setting`,
-and one receiver per table cannot be forgotten by a new write path. They are correct across
-the commit because `bump_routing_version` bumps again in `transaction.on_commit`.
+routing snapshot when it sees a new version.
 """
 
 from django.db.models.signals import m2m_changed, post_delete, post_save

@@ -8,7 +8,10 @@ another process is seen within that second, in the process that made it at once.
 A change bumps the version twice: at once, so readers inside the writing transaction (and
 tests that run in one) rebuild from the new rows, and again once the transaction commits,
 because a concurrent call that saw the first bump may have rebuilt from the rows as they were
-before the commit and would otherwise keep that snapshot under the new version.
+before the commit and would otherwise keep that snapshot under the new version. The bumps
+stay in `groups.signals` rather than in each service: the routing configuration is written by
+the services, the admin, the DRF API, `seed_demo` and the prober, and a receiver per table
+cannot be forgotten by a new write path.
 """
 
 import time
