@@ -424,7 +424,8 @@ def replay() -> ReplayResult:
 
 class _Replayer:
     """The relay process's own replay: a task on its event loop that retries at most every
-    `BILLING_SPOOL_REPLAY_INTERVAL_S` until nothing it spooled waits (0 turns it off)."""
+    `BILLING_SPOOL_REPLAY_INTERVAL_S` until nothing it spooled waits, nor any entry it kept after
+    a failed settlement (0 turns it off)."""
 
     def __init__(self) -> None:
         self._task: asyncio.Task | None = None
@@ -450,7 +451,7 @@ class _Replayer:
             except Exception:
                 logger.exception("spool replay failed")
                 continue
-            if result.reached and not _writer.unreplayed:
+            if result.reached and not (_writer.unreplayed or result.waiting or result.failed):
                 self._task = None
                 return
 

@@ -30,21 +30,28 @@ SKIP_SIGNATURE = "skip_thought_signature_validator"
 """Google's documented placeholder for function calls in history that did not come from Gemini
 (chat clients do not keep thought signatures; Gemini 3 refuses a call part without one)."""
 _UNCARRIED = ("logprobs", "top_logprobs", "logit_bias", "audio", "prediction", "web_search_options")
-# Fields with no Gemini equivalent and no effect on the answer's shape: not sent, not refused.
-_IGNORED = {
+# Fields the conversion honours without sending them (their meaning holds on a Gemini channel),
+# as the OpenAI → Anthropic table does (relay/convert/fields.py): the model and stream go in the
+# URL, usage always comes back, and the rest are hints or tags with no effect on the answer.
+_HONOURED = {
     "model",
     "stream",
     "stream_options",
-    "user",
-    "metadata",
-    "store",
-    "service_tier",
-    "prompt_cache_key",
+    "user",  # an end-user tag for the provider's abuse monitoring; the gateway records the key
     "safety_identifier",
-    "verbosity",
+    "metadata",  # OpenAI attaches it only to stored completions, and `store: true` is refused
+    "prompt_cache_key",  # cache-routing hints: Gemini's implicit cache is keyed by the prompt
+    "prompt_cache_retention",
+}
+# Fields accepted only at the value that asks for nothing; any other value is a 400 naming it.
+_INERT = {
+    "store": (False,),  # nothing stores chat completions on this route
+    "verbosity": ("medium",),  # the default; Gemini has no verbosity control
+    "service_tier": ("auto", "default"),  # Gemini's API has one tier
 }
 _KNOWN = {
-    *_IGNORED,
+    *_HONOURED,
+    *_INERT,
     *_UNCARRIED,
     "messages",
     "max_tokens",
@@ -86,6 +93,12 @@ def chat_to_gemini_request(body: dict) -> dict:
     for key in _UNCARRIED:
         if body.get(key) not in (None, False):
             raise _err(key, "cannot be carried to a Gemini model")
+    for key, inert in _INERT.items():
+        value = body.get(key)
+        if value is not None and not any(value == v and type(value) is type(v) for v in inert):
+            raise _err(
+                key, f"{value!r} cannot be honoured on a Gemini model (only {', '.join(map(repr, inert))})"
+            )
     if body.get("n") not in (None, 1):
         raise _err("n", "must be 1 on a Gemini model (one candidate is returned)")
     modalities = body.get("modalities")

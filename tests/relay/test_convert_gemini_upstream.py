@@ -275,6 +275,35 @@ def test_what_gemini_cannot_carry_is_refused_by_name(fields, named):
     assert named in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"user": "u-1", "safety_identifier": "s-1", "metadata": {"k": "v"}},
+        {"prompt_cache_key": "conv-7", "prompt_cache_retention": "24h"},
+        {"store": False, "verbosity": "medium", "service_tier": "auto"},
+        {"service_tier": "default"},
+    ],
+)
+def test_fields_gemini_honours_are_accepted_and_not_sent(fields):
+    plain = chat_to_gemini_request({"messages": [{"role": "user", "content": "hi"}]})
+    assert chat_to_gemini_request({"messages": [{"role": "user", "content": "hi"}], **fields}) == plain
+
+
+@pytest.mark.parametrize(
+    "fields, named",
+    [
+        ({"store": True}, "'store'"),
+        ({"verbosity": "low"}, "'verbosity'"),
+        ({"service_tier": "flex"}, "'service_tier'"),
+        ({"store": 0}, "'store'"),
+    ],
+)
+def test_fields_gemini_cannot_honour_are_refused_by_name(fields, named):
+    with pytest.raises(ConversionError) as err:
+        chat_to_gemini_request({"messages": [{"role": "user", "content": "hi"}], **fields})
+    assert named in str(err.value)
+
+
 def test_anthropic_clients_compose_through_chat():
     chat = anthropic_messages_to_openai_chat(
         {

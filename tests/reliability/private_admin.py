@@ -28,18 +28,21 @@ def seed() -> dict:
 
 
 def check(request_ids: set[str]) -> dict:
-    """Sweep every hold still open (the relay is stopped, so none is in flight), then judge."""
+    """Replay what the stopped relay left spooled, sweep every hold still open (none is in
+    flight), then judge."""
     from io import StringIO
 
     from django.core.management import CommandError, call_command
     from django.db.models import Count
 
     from billing.models import LedgerEntry, UsageRecord
+    from billing.spool import replay
     from billing.sweeper import holds_release_stale
     from soak.ledger import ledger_problems
 
     released = LedgerEntry.objects.filter(kind="release").values("request_id")
     dangling = LedgerEntry.objects.filter(kind="hold").exclude(request_id__in=released).count()
+    replay()  # what beat does for spool files whose relay has stopped
     swept = holds_release_stale(older_than_s=0)
     out = StringIO()
     try:
