@@ -632,6 +632,12 @@ class _Pending:
     queued_at: float = dataclasses.field(default_factory=time.monotonic)
 
 
+def _retrieve(future: asyncio.Future) -> None:
+    """A call that stopped waiting still has its future resolved: read its error, if any."""
+    if not future.cancelled():
+        future.exception()
+
+
 class _Batcher:
     """One kind of ledger call on one event loop: a call goes out at once when no batch of its
     kind is in flight, else it waits for the batch in flight and goes with the next one. Calls
@@ -657,9 +663,16 @@ class _Batcher:
         if self.flying is None:
             self.flying = loop.create_task(self._drain(), context=contextvars.Context())
         try:
-            return await pending.future
+            # However many batches are ahead of it, a call waits at most about one pool timeout
+            # (its batch may still commit later: holds are swept, settlements replay idempotently).
+            return await asyncio.wait_for(asyncio.shield(pending.future), self.owner.wait_limit())
+        except TimeoutError:
+            pending.future.add_done_callback(_retrieve)
+            if reach is not None:
+                reach.unreachable = True
+            raise db_utils.OperationalError(UNREACHABLE) from None
         except DatabaseError as exc:
-            if reach is not None and _no_connection(exc):
+            if reach is not None and (_no_connection(exc) or isinstance(exc, db_utils.OperationalError)):
                 reach.unreachable = True
             raise
 
@@ -704,6 +717,13 @@ class _LoopLedger:
         self.connections: list[psycopg.AsyncConnection] = []
         self.batchers = {kind: _Batcher(kind, self) for kind in ("hold", "settle", "refuse")}
 
+    @staticmethod
+    def _pool_options() -> dict:
+        return connections[Wallet.objects.db].settings_dict.get("OPTIONS", {}).get("pool") or {}
+
+    def wait_limit(self) -> float:
+        return float(self._pool_options().get("timeout", 10)) + 0.5
+
     async def _pool(self) -> AsyncConnectionPool:
         async with self.opening:
             if self.pool is None:
@@ -711,7 +731,7 @@ class _LoopLedger:
                 params = connections[alias].get_connection_params()
                 params.pop("cursor_factory", None)
                 params.pop("context", None)
-                options = connections[alias].settings_dict.get("OPTIONS", {}).get("pool") or {}
+                options = self._pool_options()
                 pool = AsyncConnectionPool(
                     kwargs={**params, "autocommit": True},
                     min_size=1,
@@ -746,6 +766,8 @@ class _LoopLedger:
         one: every batch is safe to repeat (see the module docstring)."""
         pool = await self._pool()
         for attempt in (1, 2):
+            if attempt == 2:
+                await pool.check()  # the database restarted: drop every idle connection it broke
             try:
                 async with pool.connection() as conn:
                     _count(kind, "statements")
@@ -768,7 +790,7 @@ class _LoopLedger:
             run = {"hold": self._hold, "settle": self._settle, "refuse": self._refuse}[batcher.kind]
             results = await run(batch)
         except DatabaseError as exc:
-            if _no_connection(exc):
+            if _no_connection(exc) or isinstance(exc, db_utils.OperationalError):
                 batcher.unreachable_since = time.monotonic()
             if len(batch) > 1 and not isinstance(exc, db_utils.OperationalError):
                 for pending in batch:
