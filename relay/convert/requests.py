@@ -158,7 +158,7 @@ def openai_chat_to_anthropic(body: dict) -> dict:
         out["metadata"] = {"user_id": user}
     tier = body.get("service_tier")
     if tier is not None:
-        if tier not in SERVICE_TIERS:
+        if not isinstance(tier, str) or tier not in SERVICE_TIERS:
             raise ConversionError(
                 f"'service_tier' {tier!r} has no Anthropic equivalent (use {' or '.join(SERVICE_TIERS)})"
             )
@@ -204,7 +204,7 @@ def _openai_thinking(body: dict, max_tokens: int | None) -> dict | None:
     effort = body.get("reasoning_effort")
     if effort is None or effort == "none":
         return None
-    if effort not in REASONING_BUDGETS:
+    if not isinstance(effort, str) or effort not in REASONING_BUDGETS:
         names = ", ".join(["none", *REASONING_BUDGETS])
         raise ConversionError(f"'reasoning_effort' must be one of {names}")
     budget = REASONING_BUDGETS[effort]
@@ -517,7 +517,7 @@ def anthropic_messages_to_openai_chat(body: dict) -> dict:
     tier = body.get("service_tier")
     if tier is not None:
         tiers = {v: k for k, v in SERVICE_TIERS.items()}
-        if tier not in tiers:
+        if not isinstance(tier, str) or tier not in tiers:
             raise ConversionError(f"'service_tier' must be one of {', '.join(tiers)}")
         out["service_tier"] = tiers[tier]
     return out
@@ -586,7 +586,7 @@ def _anthropic_output_config(body: dict) -> dict:
     out: dict = {}
     effort = config.get("effort")
     if effort is not None:
-        if effort not in ANTHROPIC_EFFORTS:
+        if not isinstance(effort, str) or effort not in ANTHROPIC_EFFORTS:
             raise ConversionError(f"'output_config.effort' must be one of {', '.join(ANTHROPIC_EFFORTS)}")
         out["effort"] = ANTHROPIC_EFFORTS[effort]
     formats = [(k, v) for k, v in (("output_config.format", config.get("format")),) if v is not None]
@@ -803,6 +803,8 @@ def _check_thinking(thinking) -> None:
     for key in thinking:
         if key not in ("type", "budget_tokens", "display"):
             raise ConversionError(f"'thinking.{key}' is not a thinking setting this route can carry")
+    if thinking.get("type") not in ("enabled", "adaptive", "disabled"):
+        raise ConversionError("'thinking.type' must be 'enabled', 'adaptive' or 'disabled'")
     if thinking.get("display") not in (None, "summarized", "omitted"):
         raise ConversionError("'thinking.display' must be 'summarized' or 'omitted'")
 

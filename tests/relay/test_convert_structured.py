@@ -6,12 +6,14 @@ tool and its answer, and the 400s naming fields a route cannot carry.
 """
 
 import json
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from relay.convert import ConversionError
+from relay.convert.fields import ANTHROPIC_TO_OPENAI_CHAT, OPENAI_CHAT_TO_ANTHROPIC, REFUSED
 from relay.convert.requests import (
     JSON_OBJECT_TOOL,
     REASONING_BUDGETS,
@@ -234,3 +236,123 @@ def test_json_object_stream_comes_back_as_content_deltas():
     assert json.loads("".join(d.get("content") or "" for d in deltas)) == {"a": 1}
     assert not any("tool_calls" in d for d in deltas)
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+# ---------------------------------------------------------------- chained and table-driven properties
+
+ANTHROPIC_EFFORTS_ORDER = ["low", "medium", "high"]
+
+
+@FAST
+@given(OBJECT_SCHEMAS, st.sampled_from(["minimal", "low", "medium", "high", "xhigh"]), st.booleans())
+def test_responses_and_gemini_requests_reach_anthropic_with_their_schema_and_effort(schema, effort, stream):
+    """Responses and Gemini clients on a Claude model go through chat: both steps keep the settings."""
+    from relay.convert.gemini import gemini_to_chat
+    from relay.convert.openai_responses import responses_to_chat
+
+    responses = {
+        "model": "claude-sonnet-4-5",
+        "input": "x",
+        "stream": stream,
+        "reasoning": {"effort": effort},
+        "text": {"format": {"type": "json_schema", "name": "out", "schema": schema}},
+    }
+    there = openai_chat_to_anthropic(responses_to_chat(responses))
+    assert there["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    assert there["thinking"] == {"type": "enabled", "budget_tokens": REASONING_BUDGETS[effort]}
+    assert there["max_tokens"] > there["thinking"]["budget_tokens"]
+    level = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH"}.get(effort, "HIGH")
+    config = {
+        "responseMimeType": "application/json",
+        "responseJsonSchema": schema,
+        "thinkingConfig": {"thinkingLevel": level},
+    }
+    gemini = {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": config}
+    there = openai_chat_to_anthropic(gemini_to_chat(gemini, model="claude-sonnet-4-5", stream=stream))
+    assert there["output_config"]["format"]["schema"] == schema
+    assert there["thinking"]["budget_tokens"] == REASONING_BUDGETS[level.lower()]
+
+
+@FAST
+@given(st.integers(1024, 200_000), st.integers(0, 100_000))
+def test_anthropic_thinking_budgets_keep_their_order_and_bucket_both_ways(budget, more):
+    """A bigger thinking budget never maps to a smaller effort, and an effort sent back to
+    Anthropic lands in the budget bucket it was read from."""
+
+    def effort(b: int) -> str:
+        body = {"model": "m", "max_tokens": 300_000, "messages": USER}
+        return anthropic_messages_to_openai_chat(
+            {**body, "thinking": {"type": "enabled", "budget_tokens": b}}
+        )["reasoning_effort"]
+
+    low, high = effort(budget), effort(budget + more)
+    assert ANTHROPIC_EFFORTS_ORDER.index(low) <= ANTHROPIC_EFFORTS_ORDER.index(high)
+    back = openai_chat_to_anthropic({"model": "c", "messages": USER, "reasoning_effort": low})
+    assert effort(back["thinking"]["budget_tokens"]) == low
+
+
+@FAST
+@given(st.sampled_from(["low", "medium", "high"]), OBJECT_SCHEMAS)
+def test_claude_code_effort_and_schema_reach_an_openai_model_and_come_back(effort, schema):
+    """Anthropic output_config (effort + format) → chat → Anthropic again keeps both."""
+    body = {
+        "model": "m",
+        "max_tokens": 64_000,
+        "messages": USER,
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "output_config": {"effort": effort, "format": {"type": "json_schema", "schema": schema}},
+    }
+    chat = anthropic_messages_to_openai_chat(body)
+    assert chat["reasoning_effort"] == effort
+    assert chat["response_format"]["json_schema"]["schema"] == schema
+    back = openai_chat_to_anthropic(chat)
+    assert back["output_config"]["format"]["schema"] == schema
+    assert back["thinking"]["budget_tokens"] == REASONING_BUDGETS[effort]
+
+
+def names_a_field(message: str, body: dict) -> bool:
+    """The message names one of the body's fields: quoted, or leading (`x must be ...`)."""
+    return any(re.search(rf"(^|')({re.escape(key)})\b", message) for key in body)
+
+
+OPENAI_KEYS = st.sampled_from(sorted(OPENAI_CHAT_TO_ANTHROPIC) + ["frobnicate", "top_k"])
+ANTHROPIC_KEYS = st.sampled_from(sorted(ANTHROPIC_TO_OPENAI_CHAT) + ["frobnicate", "n"])
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 3),
+    st.sampled_from(["auto", "default", "standard_only", "medium", "low", "u1", ["text"]]),
+    st.just({"user_id": "u1"}),
+    st.just({"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}),
+    st.sampled_from([{}, [], {"effort": []}, {"type": {}}, {"type": "adaptive", "display": "omitted"}]),
+)
+
+
+@FAST
+@given(st.dictionaries(OPENAI_KEYS, VALUES, max_size=5))
+def test_openai_fields_are_carried_into_anthropic_fields_or_refused_by_name(extra):
+    body = {"model": "claude", "messages": USER, **extra}
+    try:
+        out = openai_chat_to_anthropic(body)
+    except ConversionError as exc:
+        assert names_a_field(str(exc), body), str(exc)
+        return
+    assert set(out) <= set(ANTHROPIC_TO_OPENAI_CHAT), "only fields the Anthropic API defines go upstream"
+    for key, value in extra.items():
+        if OPENAI_CHAT_TO_ANTHROPIC[key].decision == REFUSED:
+            assert value in OPENAI_CHAT_TO_ANTHROPIC[key].inert
+
+
+@FAST
+@given(st.dictionaries(ANTHROPIC_KEYS, VALUES, max_size=5))
+def test_anthropic_fields_are_carried_into_openai_fields_or_refused_by_name(extra):
+    body = {"model": "m", "max_tokens": 64, "messages": USER, **extra}
+    try:
+        out = anthropic_messages_to_openai_chat(body)
+    except ConversionError as exc:
+        assert names_a_field(str(exc), body), str(exc)
+        return
+    assert set(out) <= set(OPENAI_CHAT_TO_ANTHROPIC), "only fields the OpenAI API defines go upstream"
+    assert not any(
+        ANTHROPIC_TO_OPENAI_CHAT[key].decision == REFUSED and v is not None for key, v in extra.items()
+    )
