@@ -1366,6 +1366,9 @@ def build_limits(res: dict, cfg: Config, cores: int) -> list[str]:
                 " per call in all"
             )
         notes.append(note + ".")
+    sequential = _sequential_limit(res, cores)
+    if sequential:
+        notes.append(sequential)
     one, spread = _get(res, "concurrent", "relay", "rps"), _get(res, "spread", "relay", "rps")
     if one and spread:
         verdict = (
@@ -1399,6 +1402,33 @@ def build_limits(res: dict, cfg: Config, cores: int) -> list[str]:
             f" ≤ {budget / (direct * 0.02):.2f} ms of CPU per relay call in all."
         )
     return notes
+
+
+def _sequential_limit(res: dict, cores: int) -> str | None:
+    """What one sequential call's added latency is made of: the CPU it costs the relay and
+    PostgreSQL, spent one after the other (the call waits for each), against the time added."""
+    direct = _get(res, "sequential", "direct", "p50_ms")
+    relay = _get(res, "sequential", "relay", "p50_ms")
+    relay_cpu = _get(res, "sequential", "relay", "cpu_ms_per_call")
+    if direct is None or relay is None or relay_cpu is None:
+        return None
+    added = relay - direct
+    pg = _get(res, "money", "sequential", "pg_cpu_ms_per_call") or 0
+    trips = _get(res, "money", "sequential", "wire", "per_call", "round_trips")
+    on_path = relay_cpu + pg
+    note = (
+        f"Sequential (one connection): the relay adds {added:.2f} ms p50 to the direct upstream;"
+        f" a call costs {relay_cpu:.2f} ms of relay CPU + {pg:.2f} ms of PostgreSQL backends"
+        + (f" ({trips:g} round trips to PostgreSQL, 3 to Redis)" if trips is not None else "")
+        + f" = {on_path:.2f} ms, {on_path / added:.0%} of the time added: CPU spent in turn, not"
+        f" waiting, on {cores} cores shared with the load generator, Redis and the upstream"
+    )
+    litellm = _get(res, "sequential", "litellm", "p50_ms")
+    if litellm is not None:
+        quarter = (litellm - direct) / 4
+        verdict = "met" if added <= quarter else f"{added - quarter:.2f} ms short"
+        note += f"; ¼ of LiteLLM's {litellm - direct:.2f} ms is {quarter:.2f} ms ({verdict})"
+    return note + "."
 
 
 def fmt(value, unit: str = "") -> str:

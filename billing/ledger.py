@@ -629,7 +629,14 @@ class _Pending:
     key: str
     args: dict
     future: asyncio.Future
+    sent: asyncio.Future | None = None  # resolved when its batch's statement goes out
     queued_at: float = dataclasses.field(default_factory=time.monotonic)
+
+
+def mark_sent(sent: asyncio.Future | None) -> None:
+    """Resolve a `sent` future (see `BatchedLedger`) unless that happened already."""
+    if sent is not None and not sent.done():
+        sent.set_result(None)
 
 
 def _retrieve(future: asyncio.Future) -> None:
@@ -652,12 +659,20 @@ class _Batcher:
         # waited for that batch already), so a call waits at most one pool timeout.
         self.unreachable_since = -1.0
 
-    async def submit(self, key: str, args: dict):
+    async def submit(self, key: str, args: dict, sent: asyncio.Future | None = None):
+        """The call's answer. `sent` (if given) is resolved once its statement is on its way,
+        or the call failed before that: the caller may do other work in the meantime."""
+        try:
+            return await self._submit(key, args, sent)
+        finally:
+            mark_sent(sent)
+
+    async def _submit(self, key: str, args: dict, sent: asyncio.Future | None):
         reach = _db_call.get()
         if reach is not None and reach.unreachable:
             raise db_utils.OperationalError(UNREACHABLE)
         loop = asyncio.get_running_loop()
-        pending = _Pending(key, args, loop.create_future())
+        pending = _Pending(key, args, loop.create_future(), sent)
         self.queue.append(pending)
         _count(self.kind, "calls")
         if self.flying is None:
@@ -786,6 +801,10 @@ class _LoopLedger:
         """Run one batch. A batch of several that fails on its data (not on the connection) runs
         again one call at a time, so the error reaches only the call that caused it."""
         _count(batcher.kind, "batches")
+        # Nothing below waits before the statement is written (unless the pool has no idle
+        # connection), and a resolved future wakes its waiter only on a later turn of the loop.
+        for pending in batch:
+            mark_sent(pending.sent)
         try:
             run = {"hold": self._hold, "settle": self._settle, "refuse": self._refuse}[batcher.kind]
             results = await run(batch)
@@ -935,7 +954,9 @@ async def close_batched_ledger() -> None:
 
 class BatchedLedger:
     """`PortableLedger`'s calls as coroutines, micro-batched per kind on the event loop (see
-    the module docstring). Same arguments, same answers, same errors."""
+    the module docstring). Same arguments, same answers, same errors; `hold` and `settle` also
+    take `sent`, a future resolved once the call's statement is on its way to PostgreSQL, so
+    that the caller can do its own round trips (Redis) while PostgreSQL works."""
 
     async def hold(
         self,
@@ -945,6 +966,7 @@ class BatchedLedger:
         amount_micro: int,
         token_id: int | None = None,
         touch_token: bool = False,
+        sent: asyncio.Future | None = None,
     ) -> int:
         check_amount(amount_micro, allow_zero=True)
         args = {
@@ -954,10 +976,17 @@ class BatchedLedger:
             "token_id": token_id,
             "touch_token": touch_token,
         }
-        return await _for_this_loop().batchers["hold"].submit(request_id, args)
+        return await _for_this_loop().batchers["hold"].submit(request_id, args, sent)
 
     async def settle(
-        self, *, request_id: str, user_id: int, cost_micro: int, record: dict, hold_micro: int | None = None
+        self,
+        *,
+        request_id: str,
+        user_id: int,
+        cost_micro: int,
+        record: dict,
+        hold_micro: int | None = None,
+        sent: asyncio.Future | None = None,
     ) -> Settlement:
         check_amount(cost_micro, allow_zero=True)
         args = {
@@ -967,7 +996,7 @@ class BatchedLedger:
             "record": record,
             "hold_micro": hold_micro,
         }
-        return await _for_this_loop().batchers["settle"].submit(request_id, args)
+        return await _for_this_loop().batchers["settle"].submit(request_id, args, sent)
 
     async def release(
         self, *, request_id: str, user_id: int, record: dict, hold_micro: int | None = None

@@ -10,6 +10,8 @@ read upstream answers. A call ends through `Call.finish` exactly once, with a ty
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import math
 import time
@@ -21,7 +23,7 @@ import aiohttp
 from django.db import DatabaseError
 
 from billing import spool
-from billing.ledger import InsufficientBalance, QuotaExceeded, batched_ledger, get_ledger
+from billing.ledger import InsufficientBalance, QuotaExceeded, batched_ledger, get_ledger, mark_sent
 from core.db import db_async, db_async_detached
 from core.pricing import Charge, Usage
 from groups.policy import Reason
@@ -165,6 +167,7 @@ class Call:
     outcome: Outcome | None = None  # how the call ended, set once by `finish`
     detached: bool = False
     trace: list[dict] = field(default_factory=list)
+    holding: asyncio.Task | None = field(default=None, repr=False)  # a hold `start_hold` began
 
     @property
     def planned(self) -> Plan:
@@ -190,12 +193,15 @@ class Call:
 
     # --- money -------------------------------------------------------------------------
 
-    def _ledger(self, name: str):
+    def _ledger(self, name: str, sent: asyncio.Future | None = None):
         """The ledger's `name` call as a coroutine function: micro-batched on the event loop
-        (PostgreSQL), else a database unit on a thread."""
+        (PostgreSQL), else a database unit on a thread. `sent` is resolved once the call's
+        statement is on its way (at once for a unit on a thread)."""
         batched = batched_ledger()
         if batched is not None:
-            return getattr(batched, name)
+            call = getattr(batched, name)
+            return functools.partial(call, sent=sent) if sent is not None else call
+        mark_sent(sent)
         fn = getattr(get_ledger(), name)
         return db_async_detached(fn) if self.detached else db_async(fn)
 
@@ -207,6 +213,10 @@ class Call:
         if self.outcome is not None:
             return False
         self.outcome = outcome
+        if self.holding is not None:
+            # not held (insufficient balance, no database): the call is refused below
+            with contextlib.suppress(RelayError):
+                await self.hold_taken()
         if isinstance(outcome, Charged):
             await self.settle(
                 served=outcome.served,
@@ -258,10 +268,38 @@ class Call:
         except Exception:
             logger.exception("could not record refused call %s", self.request_id)
 
-    async def hold(self, amount_micro: int) -> None:
+    async def start_hold(self, amount_micro: int) -> None:
+        """Begin the hold and return once its statement is on its way to PostgreSQL, so that
+        routing's Redis round trips overlap PostgreSQL's work (bench/PROFILE.md). `dispatch`
+        waits for the hold (`hold_taken`) before the first upstream request, and `finish`
+        before it ends the call: no upstream call is made unpaid, no hold is left behind."""
+        sent = asyncio.get_running_loop().create_future()
+        self.holding = asyncio.ensure_future(self.hold(amount_micro, sent=sent))
+        self.holding.add_done_callback(lambda _: mark_sent(sent))
+        try:
+            await sent
+        except asyncio.CancelledError:
+            # The client left: let the hold finish (it marks the call held) so finish() releases it.
+            holding, self.holding = self.holding, None
+            await asyncio.wait([holding])
+            if not holding.cancelled():
+                holding.exception()
+            raise
+
+    async def hold_taken(self) -> None:
+        """Wait for the hold `start_hold` began: its refusal (402, 503) is the call's error.
+        A call whose client left meanwhile (detached) stops here, before any upstream call."""
+        holding, self.holding = self.holding, None
+        if holding is None:
+            return
+        await holding
+        if self.detached:
+            raise RelayError("upstream", "The client went away.", status=499)
+
+    async def hold(self, amount_micro: int, *, sent: asyncio.Future | None = None) -> None:
         """Reserve the estimate; 402 before any upstream call when balance or quota fall short."""
         pending = asyncio.ensure_future(
-            self._ledger("hold")(
+            self._ledger("hold", sent)(
                 user_id=self.token.user_id,
                 token_id=self.token.id,
                 request_id=self.request_id,
@@ -336,21 +374,29 @@ class Call:
         if charge is not None:
             record.update(billing_basis=charge.basis, price_breakdown=charge.as_dict())
         cost = charge.cost_micro if charge is not None else 0
-        await asyncio.shield(
-            self._settle_or_spool(
-                request_id=self.request_id,
-                user_id=self.token.user_id,
-                cost_micro=cost,
-                record=record,
-                hold_micro=self.hold_micro,
+        sent = asyncio.get_running_loop().create_future()
+        if served is not None:
+            # the in-flight slot's Redis round trip overlaps the settlement's PostgreSQL work
+            sent.add_done_callback(lambda _: served.close())
+        try:
+            await asyncio.shield(
+                self._settle_or_spool(
+                    sent,
+                    request_id=self.request_id,
+                    user_id=self.token.user_id,
+                    cost_micro=cost,
+                    record=record,
+                    hold_micro=self.hold_micro,
+                )
             )
-        )
+        finally:
+            mark_sent(sent)
 
-    async def _settle_or_spool(self, **settlement) -> None:
+    async def _settle_or_spool(self, sent: asyncio.Future, **settlement) -> None:
         """With the database unreachable the settlement goes to the spool, replayed once it
         answers (billing/spool.py); only if even that fails does the DatabaseError propagate."""
         try:
-            await self._ledger("settle")(**settlement)
+            await self._ledger("settle", sent)(**settlement)
         except DatabaseError:
             if not await spool.settle_later(**settlement):
                 raise
@@ -395,6 +441,8 @@ class Call:
                 wait = candidates.retry_after_s
                 retry_after = wait if retry_after is None else min(retry_after, wait)
             trials = []
+            if candidates.held:
+                await self.hold_taken()  # before a trial is claimed
             for channel in candidates.held:
                 # A held channel gets a trial call only when its group has no ready channel left.
                 if not candidates.ready and half_open_claim(channel.id):
@@ -407,6 +455,11 @@ class Call:
                 if not inflight_acquire(channel.id, channel.max_concurrency):
                     self.attempt(step, channel, "saturated", 0, time.monotonic())
                     continue
+                try:
+                    await self.hold_taken()  # a no-op after the first channel
+                except BaseException:
+                    inflight_release(channel.id)
+                    raise
                 started = time.monotonic()
                 try:
                     served = await self._try(step, channel, build, accept, started)
@@ -432,6 +485,7 @@ class Call:
                     half_open_succeeded(channel.id)
                 self.attempt(step, channel, "ok", served.response.status, started)
                 return served
+        await self.hold_taken()  # a refused hold is the answer, if it was refused
         if saturated_only:
             raise RelayError(
                 "saturated",

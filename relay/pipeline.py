@@ -146,7 +146,7 @@ async def run(call: Call, spec: Spec) -> HttpResponse | StreamingHttpResponse:
         seconds=estimate.seconds,
         images=estimate.images,
     )
-    await call.hold(hold.amount_micro)
+    await call.start_hold(hold.amount_micro)
     if spec.stream:
         served = await call.dispatch(build=spec.build, accept=first_chunk)
         return spec.stream_response(call, served)
@@ -155,14 +155,16 @@ async def run(call: Call, spec: Spec) -> HttpResponse | StreamingHttpResponse:
 
 async def _answer(call: Call, spec: Spec) -> HttpResponse:
     served = await call.dispatch(build=spec.build, accept=spec.accept)
-    served.close()
     try:
-        reply = spec.respond(served)
-    except ConversionError as exc:
-        error = RelayError("upstream", f"The upstream answer could not be converted: {exc}")
-        await call.finish(Failed(error, served=served, code="bad_response", detail=str(exc)))
-        raise error from None
-    await spec.settle(call, served, reply)
+        try:
+            reply = spec.respond(served)
+        except ConversionError as exc:
+            error = RelayError("upstream", f"The upstream answer could not be converted: {exc}")
+            await call.finish(Failed(error, served=served, code="bad_response", detail=str(exc)))
+            raise error from None
+        await spec.settle(call, served, reply)  # closes `served` while the settlement is written
+    finally:
+        served.close()
     return await spec.deliver(served, reply)
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import psycopg
 import pytest
+from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +25,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 Y = 1_000_000
 ledger = BatchedLedger()
+
+
+def _libpq_params() -> dict:
+    params = connection.get_connection_params()
+    return {k: v for k, v in params.items() if k in ("dbname", "user", "password", "host", "port")}
 
 
 def rid() -> str:
@@ -61,6 +68,98 @@ def test_a_lone_hold_and_settlement_take_one_round_trip_each(ledger_loop, make_u
     assert stats_delta(before, "refuse") == (1, 1, 1)
     assert UsageRecord.objects.get(request_id="lone-refused").status == "error"
     assert Wallet.objects.get(user=user).balance_micro == 5 * Y - Y // 2
+
+
+def test_sent_resolves_while_the_statement_is_still_running(ledger_loop, make_user):
+    """`sent` tells the caller its hold is on its way (it may do other round trips meanwhile),
+    before the hold's answer: here the wallet row is locked elsewhere, so the hold waits."""
+    (user,) = payers(make_user, 1, 5 * Y)
+    with psycopg.connect(**_libpq_params()) as locker:
+        locker.execute("SELECT 1 FROM billing_wallet WHERE user_id = %s FOR UPDATE", [user.pk])
+
+        async def hold_until_sent():
+            sent = asyncio.get_running_loop().create_future()
+            holding = asyncio.ensure_future(
+                ledger.hold(user_id=user.pk, request_id="sent", amount_micro=Y, sent=sent)
+            )
+            await asyncio.wait_for(sent, 5)
+            await asyncio.sleep(0.2)
+            return holding, holding.done()
+
+        holding, answered = ledger_loop.run(hold_until_sent())
+        assert not answered
+        locker.rollback()  # the lock goes: the hold goes through
+
+    async def answer():
+        return await holding
+
+    assert ledger_loop.run(answer()) == Y
+    assert Wallet.objects.get(user=user).held_micro == Y
+
+
+def test_lone_calls_take_the_batch_of_one_path_with_the_same_answers(ledger_loop, make_user, groups):
+    """Lone calls (the batch-of-one path) and the same calls batched with another user's (the
+    general path) leave the same rows: a hold short of balance, a settlement over hold and
+    balance (uncollected), a release."""
+    outcomes = []
+    for lone in (True, False):
+        user, other = payers(make_user, 2, 5 * Y)
+        token, _ = token_create(user=user, name="t", select_group=groups["Default"])
+
+        def companion(kind: str, other=other):
+            if kind == "hold":
+                return ledger.hold(user_id=other.pk, request_id=rid(), amount_micro=1)
+            return ledger.settle(request_id=rid(), user_id=other.pk, cost_micro=1, record={})
+
+        async def both(coro, kind: str, lone=lone):
+            # batched: queued with two calls of the same kind of another user, all in one batch
+            calls = [coro] if lone else [companion(kind), coro, companion(kind)]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            return results[0 if lone else 1]
+
+        def run(kind: str, coro, both=both):
+            result = ledger_loop.run(both(coro, kind))
+            if isinstance(result, BaseException):
+                return type(result).__name__
+            return result if isinstance(result, int) else (result.charged_micro, result.already_settled)
+
+        before = batch_stats()
+        r1, r2 = rid(), rid()
+        record = {"token_id": token.pk}
+        got = [
+            run("hold", ledger.hold(user_id=user.pk, request_id=r1, amount_micro=2 * Y, token_id=token.pk)),
+            run(
+                "hold", ledger.hold(user_id=user.pk, request_id=rid(), amount_micro=4 * Y, token_id=token.pk)
+            ),
+            run("hold", ledger.hold(user_id=user.pk, request_id=r2, amount_micro=Y, token_id=token.pk)),
+            run("settle", ledger.settle(request_id=r1, user_id=user.pk, cost_micro=9 * Y, record=record)),
+            run("settle", ledger.release(request_id=r2, user_id=user.pk, record=record)),
+            run("settle", ledger.settle(request_id=r1, user_id=user.pk, cost_micro=Y, record=record)),
+        ]
+        calls, batches = (batch_stats()[k] - before.get(k, 0) for k in ("calls", "batches"))
+        assert calls == batches * (1 if lone else 3)  # lone: batches of one; else all of three
+        token.refresh_from_db()
+        wallet = Wallet.objects.get(user=user)
+        lines = [
+            (e.kind, e.amount_micro, e.balance_after_micro)
+            for e in LedgerEntry.objects.filter(wallet=wallet).order_by("id")
+        ]
+        usage = UsageRecord.objects.get(request_id=r1)
+        outcomes.append(
+            (
+                got,
+                lines,
+                (wallet.balance_micro, wallet.held_micro),
+                (token.held_micro, token.spent_micro),
+                (usage.hold_micro, usage.cost_micro, usage.uncollected_micro),
+            )
+        )
+    assert outcomes[0] == outcomes[1]
+    got, _, wallet_state, token_state, record_state = outcomes[0]
+    assert got == [2 * Y, "InsufficientBalance", Y, (5 * Y - Y, False), (0, False), (4 * Y, True)]
+    assert wallet_state == (Y, 0) and token_state == (0, 4 * Y)
+    assert record_state == (2 * Y, 9 * Y, 5 * Y)
+    assert wallets_out_of_balance() == []
 
 
 def test_concurrent_calls_of_different_users_share_statements(ledger_loop, make_user):

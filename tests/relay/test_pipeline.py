@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
+from billing.ledger import InsufficientBalance
 from core.keys import hash_key
 from core.pricing import Charge, Usage
 from groups.policy import Reason, callable_models
@@ -287,3 +288,120 @@ def test_an_upstream_retry_after_reaches_the_client_as_a_number(ledger, new_call
     assert refused.kind == "saturated" and refused.retry_after == 7
     assert refused.response("openai", call.request_id)["Retry-After"] == "7"
     assert [a["outcome"] for a in call.trace] == ["upstream_429"]
+
+
+# --- the hold overlaps routing; no upstream request before it stands ----------------------
+
+
+class GatedHold(RecordingLedger):
+    """A ledger whose hold waits (on its database thread) until the test lets it go, and then
+    holds or refuses for want of balance."""
+
+    def __init__(self, *, refuse: bool = False):
+        super().__init__()
+        self.holding = threading.Event()
+        self.hold_go = threading.Event()
+        self.refuse_hold = refuse
+
+    def hold(self, **kw):
+        self.holding.set()
+        assert self.hold_go.wait(timeout=10)
+        if self.refuse_hold:
+            raise InsufficientBalance("insufficient balance")
+        return super().hold(**kw)
+
+
+@pytest.fixture
+def gated(monkeypatch):
+    def make(**kw) -> GatedHold:
+        gate = GatedHold(**kw)
+        monkeypatch.setattr(flow, "get_ledger", lambda: gate)
+        return gate
+
+    return make
+
+
+class UpstreamReached(Exception):
+    """`build` ran: the call was about to send its upstream request."""
+
+
+async def until(condition, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
+        await asyncio.sleep(0.005)
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["held", "refused"])
+def test_routing_runs_while_the_hold_is_written_and_no_upstream_request_precedes_it(gated, new_call, refused):
+    """`start_hold` returns while the hold is still being written; `dispatch` then reads the
+    channels' state and takes an in-flight slot meanwhile, but builds no upstream request
+    until the hold stands. A refused hold is the call's answer (402) and gives the slot back."""
+    ledger = gated(refuse=refused)
+    call = new_call()
+    channel = call.planned.steps[0].channels[0]
+    built = []
+
+    def build(step, channel):
+        built.append(channel.id)
+        raise UpstreamReached
+
+    async def scenario():
+        await call.start_hold(1000)
+        await until(ledger.holding.is_set)
+        assert not call.held
+        dispatching = asyncio.ensure_future(call.dispatch(build=build, accept=read_json))
+        await until(lambda: inflight(channel.id) == 1)  # routing ran, the slot is taken
+        assert built == [] and not dispatching.done()
+        ledger.hold_go.set()
+        with pytest.raises(UpstreamReached if not refused else RelayError) as raised:
+            await dispatching
+        return raised.value
+
+    error = asyncio.run(scenario())
+    assert inflight(channel.id) == 0
+    if refused:
+        assert built == [] and not call.held
+        assert isinstance(error, RelayError) and error.status == 402
+    else:
+        assert built == [channel.id] and call.held
+
+
+def test_finish_waits_for_a_hold_in_flight_and_releases_it(gated, new_call):
+    """A call that ends before `dispatch` waited for its hold (no channel was ready, say) still
+    has that hold released, not left to the sweeper."""
+    ledger = gated()
+    call = new_call()
+
+    async def scenario():
+        await call.start_hold(1000)
+        ending = asyncio.ensure_future(
+            call.finish(Failed(RelayError("saturated", "saturated", reason=Reason.SATURATED)))
+        )
+        await asyncio.sleep(0.05)
+        assert not ending.done()  # waiting for the hold
+        ledger.hold_go.set()
+        return await ending
+
+    assert asyncio.run(scenario()) is True
+    assert ledger.kinds() == ["hold", "settle"]
+    assert ledger.calls[1][1]["cost_micro"] == 0 and call.held
+
+
+def test_the_in_flight_slot_is_given_back_while_the_settlement_is_written(ledger, new_call):
+    call = new_call()
+    call.held = True
+    served = served_by(call)
+    ledger.go.clear()  # the settlement waits in the ledger until the test lets it go
+
+    async def scenario():
+        charged = Charged(served, Usage(input_tokens=3, output_tokens=4), charge_of(1234))
+        settling = asyncio.ensure_future(call.finish(charged))
+        await until(ledger.settling.is_set)
+        await until(lambda: inflight(served.channel.id) == 0)
+        assert served.closed and not settling.done()
+        ledger.go.set()
+        return await settling
+
+    assert asyncio.run(scenario()) is True
+    assert served.response.closed == 1
