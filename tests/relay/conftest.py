@@ -29,6 +29,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class RelayServer:
+    url: str
+    server: object
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait for the relay's requests in flight: an SDK stops reading a stream at its last
+        event, while the relay still writes the settlement, and a test's database flush must
+        not race that write (TRUNCATE against the settlement's row locks can deadlock)."""
+        deadline = time.monotonic() + timeout
+        while self.server.server_state.tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
 @pytest.fixture(scope="session")
 def relay_server(django_db_setup):
     """Set up after the test database: the batched ledger's pool closes before that is dropped."""
@@ -50,7 +64,7 @@ def relay_server(django_db_setup):
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the relay did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{config.port}"
+    yield RelayServer(url=f"http://127.0.0.1:{config.port}", server=server)
     from billing import ledger
     from relay import upstream
 
@@ -159,7 +173,8 @@ def live(simulator, relay_server, transactional_db, settings):
     app.conf.task_always_eager = True
     settings.RELAY_UPSTREAM_READ_TIMEOUT = 5
     seeded = seed_demo()
-    yield Live(url=relay_server, key=seeded["demo_key"], sim=simulator)
+    yield Live(url=relay_server.url, key=seeded["demo_key"], sim=simulator)
+    relay_server.wait_idle()
     app.conf.task_always_eager = eager
 
 

@@ -148,3 +148,18 @@ def test_models_list_is_what_the_key_can_call(live):
     ids = [m.id for m in live.openai().models.list()]
     assert "claude-sonnet-4-5" in ids and "gpt-5.1" in ids and "deepseek-v4" in ids
     assert "sora-2" not in ids  # Sora2Official is not among the demo token's groups
+
+
+def test_relay_idle_means_a_stream_read_to_its_last_event_is_settled(live, relay_server):
+    """The fixtures flush the database once the relay is idle; the SDK stops at `[DONE]` while
+    the relay may still be writing the settlement, which a flush must not race."""
+    from billing.models import UsageRecord
+
+    raw = live.openai().chat.completions.with_raw_response.create(
+        model="gpt-5.1", messages=[{"role": "user", "content": "count to three"}], stream=True
+    )
+    assert list(raw.parse())
+    relay_server.wait_idle()
+    assert not relay_server.server.server_state.tasks
+    record = UsageRecord.objects.get(request_id=raw.headers["x-request-id"])
+    assert record.settled_at is not None
